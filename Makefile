@@ -1,0 +1,83 @@
+# ArbSR: arbitrary-scale super-resolution for QGIS.
+# `make demo` and `make test` work on a fresh Debian bookworm machine as root: they install what
+# is missing first (Debian packages, .venv, Python dependencies) and do nothing more on a re-run.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      := .venv
+PY        := $(VENV)/bin/python
+STAMP     := $(VENV)/.deps-installed
+APT_PKGS  := python3-qgis qgis qgis-providers python3-gdal gdal-bin python3-pyqt5 python3-venv \
+             python3-yaml xvfb zip unzip
+BUILD     := build
+PLUGIN    := arbsr_qgis
+VERSION   := $(shell sed -n 's/^version=//p' metadata.txt)
+# Headless Qt/QGIS: no display, and a throw-away profile/config so nothing is written to $HOME.
+HEADLESS  := QT_QPA_PLATFORM=offscreen \
+             XDG_RUNTIME_DIR=$$(mktemp -d) XDG_CONFIG_HOME=$$(mktemp -d) XDG_CACHE_HOME=$$(mktemp -d)
+PROFILE   ?= $(HOME)/.local/share/QGIS/QGIS3/profiles/default
+PYTEST_ARGS ?=
+
+.PHONY: help setup apt venv test test-engine test-plugin demo bench zip deploy clean
+
+help:
+	@echo "make demo    super-resolve the bundled sample through QGIS Processing (qgis_process)"
+	@echo "make test    run the whole test suite in a real headless QGIS"
+	@echo "make bench   speed / memory / quality benchmarks, JSON in $(BUILD)/bench/"
+	@echo "make zip     installable plugin zip in $(BUILD)/"
+	@echo "make deploy  install the plugin into PROFILE=$(PROFILE)"
+
+setup: apt $(STAMP)
+
+# Debian packages: installed only when one is missing (dpkg-query is instant when all are there).
+apt:
+	@missing=$$(for p in $(APT_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+	    | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages: $$missing"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	    --no-install-recommends $$missing; \
+	fi
+
+$(PY):
+	/usr/bin/python3 -m venv --system-site-packages $(VENV)
+
+$(STAMP): requirements.txt constraints.txt | $(PY)
+	$(PY) -m pip install -q -c constraints.txt -r requirements.txt
+	@touch $@
+
+test: setup
+	$(HEADLESS) $(PY) -m pytest $(PYTEST_ARGS)
+
+test-engine: setup
+	$(PY) -m pytest tests/engine $(PYTEST_ARGS)
+
+test-plugin: setup
+	$(HEADLESS) $(PY) -m pytest tests/plugin $(PYTEST_ARGS)
+
+demo: setup
+	$(HEADLESS) $(PY) tools/demo.py --out $(BUILD)/demo
+
+bench: setup
+	$(PY) -m engine bench --out $(BUILD)/bench
+
+zip: $(BUILD)/$(PLUGIN).zip
+
+# The installable plugin: one top folder arbsr_qgis/ with metadata.txt, the engine and the weights.
+$(BUILD)/$(PLUGIN).zip: $(shell git ls-files $(PLUGIN) engine resources metadata.txt LICENSE 2>/dev/null)
+	rm -rf $(BUILD)/pkg && mkdir -p $(BUILD)/pkg
+	git ls-files -z $(PLUGIN) | xargs -0 -I{} cp --parents {} $(BUILD)/pkg/
+	git ls-files -z engine resources | xargs -0 -I{} cp --parents {} $(BUILD)/pkg/$(PLUGIN)/
+	cp metadata.txt LICENSE $(BUILD)/pkg/$(PLUGIN)/
+	rm -f $@ && cd $(BUILD)/pkg && zip -q -r ../$(PLUGIN).zip $(PLUGIN) -x '*__pycache__*'
+	@echo "Plugin zip: $@"
+
+deploy: zip
+	mkdir -p "$(PROFILE)/python/plugins"
+	rm -rf "$(PROFILE)/python/plugins/$(PLUGIN)"
+	unzip -q -o $(BUILD)/$(PLUGIN).zip -d "$(PROFILE)/python/plugins"
+	@echo "Installed into $(PROFILE)/python/plugins/$(PLUGIN); enable it in Plugins > Manage."
+
+clean:
+	rm -rf $(BUILD) .pytest_cache

@@ -1,0 +1,203 @@
+"""The one model registry: names and checkpoint files resolve to a loaded :class:`SRModel`.
+
+Two tables, both data:
+
+* ``FAMILIES``: every model family, in detection order, as (id, support module). A support module
+  defines ``detect(checkpoint: dict) -> bool`` and
+  ``load(checkpoint: dict, *, name: str, device: torch.device, config: str | None,
+  options: dict) -> SRModel``. Families that are identified by file type rather than content
+  (exported TorchScript / ONNX files) define ``SUFFIXES`` and ``load_file(path, ...)`` instead.
+* Model cards: ``resources/models/*.json`` (and ``$ARBSR_MODELS_DIR/*.json``), one per registered
+  name: ``{"name", "family", "file", "bands", "scale_range", "description", "options"?,
+  "config"?, "sha256"?, "license"?}``. The CLI's ``models`` command, the plugin's model list and
+  the dock all read these cards through :func:`list_models`.
+
+Adding a family = one support module + one line in ``FAMILIES``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import torch
+
+from engine.device import resolve_device
+from engine.errors import ModelError
+from engine.models.checkpoints import read_checkpoint
+from engine.models.descriptor import SRModel
+
+#: Detection order matters: more specific layouts first.
+FAMILIES: tuple[tuple[str, str], ...] = (
+    ("ldcsr", "engine.models.ldcsr.support"),
+    ("moe", "engine.models.moe.support"),
+    ("lmlte", "engine.models.lmlte.support"),
+    ("torchscript", "engine.models.exported.torchscript"),
+    ("onnx", "engine.models.exported.onnx"),
+)
+
+RESOURCES = Path(__file__).resolve().parents[2] / "resources" / "models"
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """A registered model: what ``engine models`` lists and ``--model NAME`` loads."""
+
+    name: str
+    family: str
+    file: Path
+    bands: int
+    scale_range: tuple[float, float]
+    description: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+    config: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-able form for ``python -m engine models``."""
+        return {
+            "name": self.name,
+            "family": self.family,
+            "bands": self.bands,
+            "scales": list(self.scale_range),
+            "file": str(self.file),
+            "description": self.description,
+            "options": self.options,
+            **self.extra,
+        }
+
+
+def model_dirs() -> list[Path]:
+    """Folders searched for model cards: the bundled one, then ``$ARBSR_MODELS_DIR`` entries."""
+    dirs = [RESOURCES]
+    for entry in os.environ.get("ARBSR_MODELS_DIR", "").split(os.pathsep):
+        if entry:
+            dirs.append(Path(entry))
+    return dirs
+
+
+def _read_card(path: Path) -> ModelCard:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    known = {"name", "family", "file", "bands", "scale_range", "description", "options", "config"}
+    return ModelCard(
+        name=data["name"],
+        family=data["family"],
+        file=(path.parent / data["file"]).resolve(),
+        bands=int(data.get("bands", 1)),
+        scale_range=tuple(data.get("scale_range", (1.0, 4.0))),  # type: ignore[arg-type]
+        description=data.get("description", ""),
+        options=dict(data.get("options", {})),
+        config=(path.parent / data["config"]).resolve() if data.get("config") else None,
+        extra={k: v for k, v in data.items() if k not in known},
+    )
+
+
+def list_models() -> list[ModelCard]:
+    """Every registered model card, bundled first, sorted by name within a folder."""
+    cards: dict[str, ModelCard] = {}
+    for folder in model_dirs():
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("*.json")):
+            try:
+                card = _read_card(path)
+            except (KeyError, ValueError, OSError):
+                continue  # not a model card (e.g. a CMSR table or a training config)
+            cards.setdefault(card.name, card)
+    return list(cards.values())
+
+
+def find_card(name: str) -> ModelCard | None:
+    """The card registered under ``name``, or None."""
+    for card in list_models():
+        if card.name == name:
+            return card
+    return None
+
+
+DEFAULT_MODEL = "lmlte-default"
+
+
+def _support(module_path: str) -> ModuleType:
+    return importlib.import_module(module_path)
+
+
+def family_support(family: str) -> ModuleType:
+    """The support module of ``family`` (raises ModelError for an unknown family)."""
+    for fid, module_path in FAMILIES:
+        if fid == family:
+            return _support(module_path)
+    raise ModelError(f"unknown model family '{family}'")
+
+
+def load_model(name_or_path: str | os.PathLike[str] | None = None, device: str | torch.device = "cpu",
+               *, config: str | os.PathLike[str] | None = None, **options: Any) -> SRModel:
+    """Load a registered model by name, or any supported checkpoint file.
+
+    Args:
+        name_or_path: a name from :func:`list_models` (default ``lmlte-default``) or a path to a
+            checkpoint (official LMF ``.pth``, LDCSR Lightning ``.ckpt``, our own, or an exported
+            ``.pt`` / ``.onnx``).
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        config: YAML config for checkpoints that need one (LDCSR).
+        options: family options (``mode=`` for LDCSR, ...), overriding the card's.
+
+    Raises:
+        ModelError: unknown name, unreadable or unsupported checkpoint.
+        DeviceError: the device is not available.
+    """
+    dev = resolve_device(device)
+    spec = str(name_or_path) if name_or_path is not None else DEFAULT_MODEL
+    card = find_card(spec)
+    if card is not None:
+        support = family_support(card.family)
+        merged = {**card.options, **options}
+        cfg = str(config) if config else (str(card.config) if card.config else None)
+        if not card.file.is_file():
+            raise ModelError(f"the weights of model '{card.name}' are missing ({card.file}): "
+                             "reinstall the plugin or re-clone the repository")
+        return _load_path(card.file, name=card.name, device=dev, config=cfg, options=merged,
+                          family=card.family, support=support)
+    path = Path(spec).expanduser()
+    if not path.exists():
+        names = ", ".join(c.name for c in list_models()) or "none"
+        raise ModelError(f"unknown model '{spec}': use one of [{names}] "
+                         "(python -m engine models) or the path of a checkpoint file")
+    if not path.is_file():
+        raise ModelError(f"model path '{spec}' is not a file: give a checkpoint file")
+    return _load_path(path, name=str(path), device=dev, config=str(config) if config else None,
+                      options=options)
+
+
+def _load_path(path: Path, *, name: str, device: torch.device, config: str | None,
+               options: dict[str, Any], family: str | None = None,
+               support: ModuleType | None = None) -> SRModel:
+    # File-type families (exported models) are recognised by suffix, before any unpickling.
+    for fid, module_path in FAMILIES:
+        if family not in (None, fid):
+            continue
+        try:
+            mod = _support(module_path)
+        except ImportError:
+            continue
+        suffixes = getattr(mod, "SUFFIXES", ())
+        if suffixes and path.suffix.lower() in suffixes:
+            return mod.load_file(path, name=name, device=device, config=config, options=options)
+    checkpoint = read_checkpoint(path)
+    if support is not None:
+        return support.load(checkpoint, name=name, device=device, config=config, options=options)
+    for _fid, module_path in FAMILIES:
+        try:
+            mod = _support(module_path)
+        except ImportError:
+            continue
+        detect = getattr(mod, "detect", None)
+        if detect is not None and detect(checkpoint):
+            return mod.load(checkpoint, name=name, device=device, config=config, options=options)
+    raise ModelError(f"'{path}' is not a checkpoint ArbSR can read (expected an LMF .pth, an "
+                     "LDCSR .ckpt, an ArbSR checkpoint or an exported .pt/.onnx model)")
