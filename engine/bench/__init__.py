@@ -1,0 +1,1 @@
+"""Benchmark entries for ``python -m engine bench`` (one module each, ``run(out_dir, quick)``)."""
