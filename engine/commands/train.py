@@ -1,0 +1,100 @@
+"""``python -m engine train``: train or fine-tune a model on the user's own rasters.
+
+Dispatches to ``engine/train/<family>.py``, which defines ``DEFAULTS`` (dict) and
+``train(config, progress) -> Path``. Flags override the YAML config (``--config``), which
+overrides the family's defaults. Stable flags (the QGIS train algorithm builds them)::
+
+    --family lmlte|ldcsr|moe  --data A.tif [B.tif ...]  --out DIR  [--config YAML]
+    [--epochs N] [--iters-per-epoch N] [--batch-size N] [--patch N] [--lr F]
+    [--scale-min F] [--scale-max F] [--resume CKPT] [--init CKPT] [--seed N]
+    [--device auto|cpu|cuda[:N]] [--val V.tif ...] [--holdout F] [--threads N]
+    [--time-limit MIN]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import time
+from types import ModuleType
+
+from engine.errors import ParameterError
+from engine.progress import Done, ProgressCallback
+from engine.train import config as cfgmod
+
+HELP = "train or fine-tune a model on your own rasters (self-supervised, any band count)"
+
+FAMILIES = ("lmlte", "ldcsr", "moe")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--family", default=None, choices=FAMILIES,
+                   help="model family to train (default: the config's, else lmlte)")
+    p.add_argument("--data", nargs="+", metavar="RASTER", help="training rasters (HR)")
+    p.add_argument("--out", help="output folder for checkpoints (epoch-last.pth, epoch-best.pth)")
+    p.add_argument("--config", help="training YAML (a file, or a name in resources/configs/)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--iters-per-epoch", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--patch", type=int, dest="lr_patch", help="LR crop side in pixels")
+    p.add_argument("--lr", type=float, help="peak learning rate")
+    p.add_argument("--scale-min", type=float)
+    p.add_argument("--scale-max", type=float)
+    p.add_argument("--resume", metavar="CKPT", help="continue an interrupted run")
+    p.add_argument("--init", metavar="CKPT", help="fine-tune from these weights")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--val", nargs="+", metavar="RASTER",
+                   help="validation rasters (default: hold-out rows of the training rasters)")
+    p.add_argument("--holdout", type=float, help="fraction of rows held out for validation")
+    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument("--time-limit", type=float, dest="time_limit_min",
+                   help="stop cleanly after this many minutes (resume later)")
+
+
+def trainer(family: str) -> ModuleType:
+    """The trainer module of ``family`` (ParameterError when it has none)."""
+    try:
+        return importlib.import_module(f"engine.train.{family}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"engine.train.{family}":
+            raise ParameterError(f"family '{family}' has no trainer in this version: use one of "
+                                 f"{list(available())}") from exc
+        raise
+
+
+def available() -> tuple[str, ...]:
+    """Families whose trainer module is present."""
+    out = []
+    for fam in FAMILIES:
+        try:
+            importlib.import_module(f"engine.train.{fam}")
+        except ModuleNotFoundError:
+            continue
+        out.append(fam)
+    return tuple(out)
+
+
+def build_config(args: argparse.Namespace) -> dict:
+    """Merge family defaults, the YAML file and the flags into one config dict."""
+    file_cfg = cfgmod.load_yaml(args.config) if args.config else {}
+    family = args.family or file_cfg.get("family") or "lmlte"
+    module = trainer(family)
+    flags = {k: getattr(args, k, None) for k in (
+        "data", "out", "epochs", "iters_per_epoch", "batch_size", "lr_patch", "lr", "scale_min",
+        "scale_max", "resume", "init", "seed", "device", "val", "holdout", "threads",
+        "time_limit_min")}
+    flags["family"] = family
+    cfg = cfgmod.merge(getattr(module, "DEFAULTS", {}), file_cfg, flags)
+    if not cfg["data"]:
+        raise ParameterError("no training rasters: pass --data A.tif [B.tif ...] or list them "
+                             "under 'data:' in the config")
+    return cfg
+
+
+def run(args: argparse.Namespace, progress: ProgressCallback) -> Done:
+    start = time.perf_counter()
+    cfg = build_config(args)
+    path = trainer(cfg["family"]).train(cfg, progress)
+    return Done(output=str(path), seconds=time.perf_counter() - start,
+                results={"family": cfg["family"], "out": str(cfg["out"])})

@@ -1,0 +1,354 @@
+"""LMLTE training and fine-tuning (the recipe of LMF's ``train.py``, on the user's rasters).
+
+One iteration: ``batch_size`` pairs from :class:`engine.train.data.PairSampler` (each with its own
+scale in [scale_min, scale_max]), ``sample_q`` valid HR pixels drawn per pair as query points
+(coordinates and cells as in LIIF/LMF), input and target mapped to [-1, 1]
+(``(x - 0.5) / 0.5``, the official ``data_norm``), L1 loss, Adam, cosine learning rate per
+iteration. After each epoch: validation PSNR on whole crops (valid pixels, shave ceil(scale)),
+then ``epoch-last.pth`` and, when the PSNR improved, ``epoch-best.pth``.
+
+Checkpoints use the official LMF layout ``{'model': {'name': 'lmlte', 'args', 'sd'},
+'optimizer': {'name', 'args', 'sd'}, 'epoch'}``, readable by the official ``test.py`` and by
+:func:`engine.load_model`. An extra ``'arbsr'`` entry (ignored by the official tools) carries what
+an exact resume needs: the config, RNG states, global step, best PSNR and the validation history.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from engine.device import resolve_device
+from engine.errors import ModelError, ParameterError
+from engine.models.checkpoints import read_checkpoint
+from engine.progress import Log, Metric, Progress, ProgressCallback, ignore
+from engine.train import config as cfgmod
+from engine.train.data import Pair, PairSampler, load_sources, validation_pairs
+
+#: LMLTE defaults: a small band-wise EDSR-baseline LMLTE (quality per CPU-minute).
+DEFAULTS: dict[str, Any] = {
+    "sample_q": 2304,
+    "model": {
+        "name": "lmlte",
+        "args": {
+            "encoder_spec": {"name": "edsr-baseline",
+                             "args": {"no_upsampling": True, "n_resblocks": 8, "n_feats": 32,
+                                      "n_colors": 1}},
+            "imnet_spec": {"name": "lmmlp",
+                           "args": {"out_dim": 1, "hidden_dim": 16, "hidden_depth": 8,
+                                    "mod_scale": True, "mod_shift": True}},
+            "hypernet_spec": {"name": "mlp", "args": {"out_dim": 288, "hidden_list": [288]}},
+            "hidden_dim": 64,
+            "local_ensemble": True,
+            "cell_decode": True,
+            "mod_input": True,
+        },
+    },
+    "optimizer": {"name": "adam", "args": {"lr": 2.0e-4}},
+}
+
+
+def build_network(args: Mapping[str, Any]) -> nn.Module:
+    """The LMLTE network for the official model ``args`` (engine.models.lmlte.network)."""
+    try:
+        from engine.models.lmlte import network
+    except ImportError as exc:
+        raise ModelError("the LMLTE network module is missing (engine/models/lmlte/network.py): "
+                         "update the ArbSR checkout") from exc
+    for name in ("build_lmlte", "make_lmlte", "build"):
+        fn = getattr(network, name, None)
+        if callable(fn):
+            return fn(copy.deepcopy(dict(args)))
+    return network.LMLTE(**copy.deepcopy(dict(args)))
+
+
+def make_coord(h: int, w: int) -> torch.Tensor:
+    """Pixel-centre coordinates in (-1, 1), shape (h*w, 2), [..., 0] = row (LIIF convention)."""
+    ys = np.float32(-1 + 1 / h) + np.float32(2 / h) * np.arange(h, dtype=np.float32)
+    xs = np.float32(-1 + 1 / w) + np.float32(2 / w) * np.arange(w, dtype=np.float32)
+    grid = np.stack(np.meshgrid(ys, xs, indexing="ij"), -1).reshape(-1, 2)
+    return torch.from_numpy(grid)
+
+
+def make_batch(pairs: list[Pair], sample_q: int, rng: np.random.Generator,
+               device: torch.device) -> dict[str, torch.Tensor]:
+    """Stack pairs into the official training batch.
+
+    Returns:
+        inp (B, C, h, w) in [-1, 1]; coord, cell (B, Q, 2); gt (B, Q, C) in [-1, 1].
+    """
+    inp, coords, cells, gts = [], [], [], []
+    for p in pairs:
+        c, hh, ww = p.hr.shape
+        coord = make_coord(hh, ww)
+        flat = p.hr.reshape(c, -1).t()
+        idx_valid = np.flatnonzero(p.valid.reshape(-1).numpy())
+        q = min(sample_q, hh * ww)
+        pool = idx_valid if idx_valid.size >= q else np.arange(hh * ww)
+        sel = torch.from_numpy(np.sort(rng.choice(pool, q, replace=False)))
+        coords.append(coord[sel])
+        gts.append(flat[sel])
+        cell = torch.empty(q, 2)
+        cell[:, 0] = 2 / hh
+        cell[:, 1] = 2 / ww
+        cells.append(cell)
+        inp.append(p.lr)
+    return {
+        "inp": ((torch.stack(inp) - 0.5) / 0.5).to(device),
+        "coord": torch.stack(coords).to(device),
+        "cell": torch.stack(cells).to(device),
+        "gt": ((torch.stack(gts) - 0.5) / 0.5).to(device),
+    }
+
+
+@torch.no_grad()
+def predict(model: nn.Module, lr: torch.Tensor, size: tuple[int, int],
+            chunk: int = 65536) -> torch.Tensor:
+    """Render ``lr`` (C, h, w) in [0, 1] at ``size``; returns (C, H, W), unclamped, [0, 1] units.
+
+    Uses the training forward with the official test protocol (cell clip above x4).
+    """
+    dev = next(model.parameters()).device
+    hh, ww = size
+    inp = ((lr[None] - 0.5) / 0.5).to(dev)
+    coord = make_coord(hh, ww)[None].to(dev)
+    factor = max(max(hh / lr.shape[-2], ww / lr.shape[-1]) / 4, 1.0)
+    cell = torch.empty_like(coord)
+    cell[..., 0] = 2 / hh * factor
+    cell[..., 1] = 2 / ww * factor
+    outs = [model(inp, coord[:, i:i + chunk], cell[:, i:i + chunk])
+            for i in range(0, coord.shape[1], chunk)]
+    out = torch.cat(outs, 1)[0] * 0.5 + 0.5
+    return out.t().reshape(-1, hh, ww).cpu()
+
+
+def psnr(sr: torch.Tensor, hr: torch.Tensor, valid: torch.Tensor, shave: int) -> float:
+    """PSNR in dB of ``sr`` vs ``hr`` (C, H, W), data range 1, valid pixels, border shaved."""
+    sl = (slice(shave, -shave or None), slice(shave, -shave or None))
+    diff = (sr.clamp(0, 1) - hr.clamp(0, 1))[(slice(None),) + sl]
+    mask = valid[sl].expand_as(diff)
+    mse = float((diff[mask] ** 2).mean()) if mask.any() else 0.0
+    return 10 * math.log10(1 / max(mse, 1e-12))
+
+
+def validate(model: nn.Module, pairs: list[Pair]) -> dict[str, float]:
+    """Mean PSNR of the model and of bicubic upsampling over ``pairs``, per scale and overall."""
+    model.eval()
+    per: dict[str, list[tuple[float, float]]] = {}
+    for p in pairs:
+        size = tuple(p.hr.shape[-2:])
+        sr = predict(model, p.lr, size)  # type: ignore[arg-type]
+        bic = torch.nn.functional.interpolate(p.lr[None], size=size, mode="bicubic",
+                                              align_corners=False)[0]
+        shave = math.ceil(max(p.scale))
+        per.setdefault(f"x{max(p.scale):g}", []).append(
+            (psnr(sr, p.hr, p.valid, shave), psnr(bic, p.hr, p.valid, shave)))
+    model.train()
+    out: dict[str, float] = {}
+    allv = [v for vals in per.values() for v in vals]
+    if allv:
+        out["psnr"] = float(np.mean([a for a, _ in allv]))
+        out["psnr_bicubic"] = float(np.mean([b for _, b in allv]))
+    for key, vals in per.items():
+        out[f"psnr_{key}"] = float(np.mean([a for a, _ in vals]))
+        out[f"gain_{key}"] = float(np.mean([a - b for a, b in vals]))
+    return out
+
+
+def _seed_all(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % (2 ** 32))
+
+
+def save_checkpoint(path: Path, model: nn.Module, model_spec: Mapping[str, Any],
+                    optimizer: torch.optim.Optimizer, opt_spec: Mapping[str, Any], epoch: int,
+                    extra: Mapping[str, Any]) -> None:
+    """Write the official LMF layout (+ 'arbsr' resume state) atomically."""
+    sv = {
+        "model": {"name": model_spec["name"], "args": copy.deepcopy(model_spec["args"]),
+                  "sd": {k: v.detach().cpu() for k, v in model.state_dict().items()}},
+        "optimizer": {"name": opt_spec["name"], "args": copy.deepcopy(opt_spec["args"]),
+                      "sd": optimizer.state_dict()},
+        "epoch": epoch,
+        "arbsr": dict(extra),
+    }
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(sv, tmp)
+    tmp.replace(path)
+
+
+def export_weights(src: Path, dst: Path) -> None:
+    """Copy a checkpoint keeping only the official keys (model, optimizer without moments, epoch).
+
+    Used for shipped weights: small, and free of resume state.
+    """
+    ck = read_checkpoint(src)
+    model = ck["model"]
+    out = {"model": {"name": model["name"], "args": model["args"],
+                     "sd": {k: v.clone() for k, v in model["sd"].items()}},
+           "optimizer": {"name": ck["optimizer"]["name"], "args": ck["optimizer"]["args"],
+                         "sd": {"state": {}, "param_groups": ck["optimizer"]["sd"]["param_groups"]}},
+           "epoch": int(ck["epoch"])}
+    torch.save(out, dst)
+
+
+def train(config: Mapping[str, Any], progress: ProgressCallback = ignore) -> Path:
+    """Train (or resume, or fine-tune) an LMLTE model; returns the best checkpoint's path.
+
+    Args:
+        config: merged config (:func:`engine.train.config.merge` with :data:`DEFAULTS`).
+        progress: event callback (progress lines, loss and validation metrics).
+    """
+    cfg = copy.deepcopy(dict(config))
+    resume_state: dict[str, Any] | None = None
+    init_sd = None
+    if cfg.get("resume"):
+        ck = read_checkpoint(cfg["resume"])
+        _require_lmlte(ck, cfg["resume"])
+        resume_state = ck
+        # The run goes on with its own model; training options may be extended (epochs).
+        cfg["model"] = {"name": "lmlte", "args": ck["model"]["args"]}
+    elif cfg.get("init"):
+        ck = read_checkpoint(cfg["init"])
+        _require_lmlte(ck, cfg["init"])
+        cfg["model"] = {"name": "lmlte", "args": ck["model"]["args"]}
+        init_sd = ck["model"]["sd"]
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg["threads"]))
+    device = resolve_device(cfg.get("device", "auto"))
+    seed = int(cfg["seed"])
+    _seed_all(seed)
+    out = Path(cfg["out"])
+    out.mkdir(parents=True, exist_ok=True)
+
+    progress(Progress(0.0, "reading training rasters"))
+    channels = cfg.get("channels", 1)
+    val_paths = list(cfg.get("val") or [])
+    holdout = 0.0 if val_paths else float(cfg["holdout"])
+    sources = load_sources(cfg["data"], holdout=holdout, bands=cfg.get("bands"),
+                           mask_zero=bool(cfg.get("mask_zero")))
+    val_sources = load_sources(val_paths, bands=cfg.get("bands"),
+                               mask_zero=bool(cfg.get("mask_zero"))) if val_paths else (
+        sources if holdout > 0 else [])
+    n_in = int(cfg["model"]["args"]["encoder_spec"]["args"].get("n_colors", 3))
+    if channels is not None and int(channels) != n_in:
+        raise ParameterError(f"the model takes {n_in} channels but channels={channels}: set "
+                             "channels to the model's input channels")
+    sampler = PairSampler(sources, lr_patch=int(cfg["lr_patch"]),
+                          scale_range=(float(cfg["scale_min"]), float(cfg["scale_max"])),
+                          channels=channels, seed=seed, max_invalid=float(cfg["max_invalid"]),
+                          scale_weights=cfgmod.scale_weights(cfg))
+    val = validation_pairs(val_sources, lr_patch=int(cfg["val_patch"]),
+                           scales=[float(s) for s in cfg["val_scales"]],
+                           per_source=int(cfg["val_per_source"]), channels=channels,
+                           seed=seed + 1000, max_invalid=float(cfg["max_invalid"])) \
+        if val_sources else []
+    if not val:
+        progress(Log("no validation crops (hold-out too small or none given): checkpoints are "
+                     "kept by training loss only", "warning"))
+    q_rng = np.random.default_rng(seed + 1)
+
+    model = build_network(cfg["model"]["args"]).to(device)
+    opt_spec = copy.deepcopy(cfg["optimizer"])
+    opt_spec["args"]["lr"] = float(cfg["lr"])
+    optimizer = torch.optim.Adam(model.parameters(), **opt_spec["args"])
+    epoch_start, step, best, history = 1, 0, -math.inf, []
+    if resume_state is not None:
+        model.load_state_dict(resume_state["model"]["sd"])
+        optimizer.load_state_dict(resume_state["optimizer"]["sd"])
+        extra = resume_state.get("arbsr", {})
+        epoch_start = int(resume_state["epoch"]) + 1
+        step = int(extra.get("step", (epoch_start - 1) * int(cfg["iters_per_epoch"])))
+        best = float(extra.get("best", -math.inf))
+        history = list(extra.get("history", []))
+        if "sampler" in extra:
+            sampler.set_state(extra["sampler"])
+            q_rng.bit_generator.state = extra["queries"]
+            torch.set_rng_state(extra["torch"])
+        progress(Log(f"resuming {cfg['resume']} at epoch {epoch_start}"))
+    elif init_sd is not None:
+        model.load_state_dict(init_sd)
+        progress(Log(f"fine-tuning from {cfg['init']}"))
+    model.train()
+
+    epochs, ipe = int(cfg["epochs"]), int(cfg["iters_per_epoch"])
+    total = epochs * ipe
+    loss_fn = nn.L1Loss()
+    limit = float(cfg["time_limit_min"]) * 60 if cfg.get("time_limit_min") else None
+    start = time.perf_counter()
+    last = out / "epoch-last.pth"
+    best_path = out / "epoch-best.pth"
+    for epoch in range(epoch_start, epochs + 1):
+        run_loss = 0.0
+        for it in range(ipe):
+            lr_now = cfgmod.learning_rate(cfg, step, total)
+            for g in optimizer.param_groups:
+                g["lr"] = lr_now
+            batch = make_batch(sampler.batch(int(cfg["batch_size"])), int(cfg["sample_q"]),
+                               q_rng, device)
+            pred = model(batch["inp"], batch["coord"], batch["cell"])
+            loss = loss_fn(pred, batch["gt"])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.get("grad_clip"):
+                nn.utils.clip_grad_norm_(model.parameters(), float(cfg["grad_clip"]))
+            optimizer.step()
+            step += 1
+            run_loss += float(loss)
+            if it % 10 == 0 or it == ipe - 1:
+                progress(Progress(step / total, f"epoch {epoch}/{epochs} iter {it + 1}/{ipe} "
+                                                f"loss {run_loss / (it + 1):.4f}"))
+        entry: dict[str, Any] = {"epoch": epoch, "loss": run_loss / ipe, "lr": lr_now,
+                                 "seconds": round(time.perf_counter() - start, 1)}
+        progress(Metric("train_loss", entry["loss"], epoch))
+        if val:
+            entry.update(validate(model, val))
+            progress(Metric("val_psnr", entry["psnr"], epoch))
+            score = entry["psnr"]
+        else:
+            score = -entry["loss"]
+        history.append(entry)
+        improved = score > best
+        best = max(best, score)
+        extra = {"config": _jsonable(cfg), "step": step, "best": best, "history": history,
+                 "sampler": sampler.state(), "queries": q_rng.bit_generator.state,
+                 "torch": torch.get_rng_state()}
+        save_checkpoint(last, model, cfg["model"], optimizer, opt_spec, epoch, extra)
+        if improved:
+            save_checkpoint(best_path, model, cfg["model"], optimizer, opt_spec, epoch, extra)
+        progress(Log(f"epoch {epoch}: " + ", ".join(
+            f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items())))
+        if limit is not None and time.perf_counter() - start > limit and epoch < epochs:
+            progress(Log(f"time limit reached after epoch {epoch}; resume with --resume {last}",
+                         "warning"))
+            break
+    progress(Progress(1.0, "training done"))
+    return best_path if best_path.exists() else last
+
+
+def _require_lmlte(ck: Mapping[str, Any], path: str) -> None:
+    model = ck.get("model")
+    if not isinstance(model, Mapping) or model.get("name") != "lmlte" or "sd" not in model:
+        raise ModelError(f"'{path}' is not an LMLTE checkpoint in the LMF layout: give an "
+                         "lmlte .pth (e.g. epoch-last.pth of a previous run)")
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+__all__ = ["DEFAULTS", "build_network", "export_weights", "make_batch", "make_coord", "predict",
+           "psnr", "save_checkpoint", "train", "validate"]
