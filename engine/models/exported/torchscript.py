@@ -1,0 +1,87 @@
+"""Registry family ``torchscript``: models exported with ``python -m engine export --format torchscript``.
+
+The file is a TorchScript archive (``torch.jit.save``) of ``pred = net(inp, coord, cell)`` with
+the metadata JSON stored as the extra file ``arbsr.json``. ``.pt`` is also a common suffix of
+plain checkpoints, so a ``.pt`` that is not a TorchScript archive is handed back to the content
+detection of the other families.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.errors import ModelError
+from engine.models.descriptor import SRModel
+from engine.models.exported import ExportedSRModel, ExportMeta, model_kwargs
+
+SUFFIXES = (".pt", ".ts", ".torchscript")
+META_NAME = "arbsr.json"
+
+
+class TorchScriptSRModel(ExportedSRModel):
+    """An exported TorchScript graph; runs on the device it was loaded to."""
+
+    def _forward(self, inp: torch.Tensor, coord: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
+        dev = self.device
+        dtype = torch.float16 if self.meta.precision == "float16" else torch.float32
+        with torch.inference_mode():
+            # Coordinates stay float32 even for a half-precision graph (the graph casts them
+            # where it needs to); the image follows the graph's precision.
+            return self.module(inp.to(dev, dtype), coord.to(dev), cell.to(dev))
+
+
+def is_torchscript(path: Path) -> bool:
+    """True when ``path`` is a TorchScript archive (a zip with a ``code/`` folder)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return any("/code/" in n for n in zf.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def load_file(path: Path, *, name: str, device: torch.device, config: str | None,
+              options: dict[str, Any]) -> SRModel:
+    """Load an exported TorchScript file onto ``device`` (or any ``.pt`` checkpoint, see above)."""
+    path = Path(path)
+    if not is_torchscript(path):
+        return _load_checkpoint(path, name=name, device=device, config=config, options=options)
+    extra = {META_NAME: ""}
+    try:
+        module = torch.jit.load(str(path), map_location=device, _extra_files=extra)
+    except (RuntimeError, ValueError, OSError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ModelError(f"cannot read TorchScript model '{path}' ({first[:160]}): the file is "
+                         "corrupt or from an incompatible torch; re-export it") from exc
+    if not extra[META_NAME]:
+        raise ModelError(f"'{path}' is a TorchScript file without ArbSR metadata: export models "
+                         "with python -m engine export so that ArbSR knows how to call them")
+    meta = ExportMeta.from_json(extra[META_NAME], str(path))
+    module.eval()
+    model = TorchScriptSRModel(module=module, **model_kwargs(meta, name))
+    model.family = "torchscript"
+    model.meta = meta
+    return model
+
+
+def _load_checkpoint(path: Path, *, name: str, device: torch.device, config: str | None,
+                     options: dict[str, Any]) -> SRModel:
+    # A plain torch checkpoint saved as .pt: detect its family by content, as for .pth files.
+    from engine.models.checkpoints import read_checkpoint
+    from engine.models.registry import FAMILIES, family_support
+
+    checkpoint = read_checkpoint(path)
+    for fid, _module_path in FAMILIES:
+        try:
+            support = family_support(fid)
+        except ImportError:
+            continue
+        detect = getattr(support, "detect", None)
+        if detect is not None and detect(checkpoint):
+            return support.load(checkpoint, name=name, device=device, config=config,
+                                options=options)
+    raise ModelError(f"'{path}' is neither an exported TorchScript model nor a checkpoint ArbSR "
+                     "can read: export it with python -m engine export, or give an LMF .pth")

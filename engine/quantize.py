@@ -1,0 +1,190 @@
+"""Inference optimisations of a loaded model: int8 dynamic quantisation, pruning, half precision.
+
+Each function returns a new object and leaves the caller's model untouched:
+
+* :func:`quantize_dynamic_int8`: post-training dynamic int8 quantisation of every ``nn.Linear``
+  (for LMLTE: the hypernetwork / latent MLP and the render MLP). Weights are stored int8,
+  activations quantised per batch at run time; CPU only (fbgemm / x86 / qnnpack kernels).
+* :func:`prune_magnitude`: global-per-layer L1 magnitude pruning of Conv2d / Linear weights
+  (zeros in dense tensors: smaller compressed files, no speed-up without sparse kernels).
+* :func:`optimise`: wraps an :class:`SRModel` so that :meth:`~SRModel.upscale` runs with these
+  options, plus half precision (autocast) and channels-last memory layout on CUDA.
+
+What pays is measured by ``python -m engine bench --only export`` (``build/bench/export.json``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import warnings
+from typing import Any, Iterator
+
+import torch
+from torch import nn
+
+from engine.errors import ParameterError
+from engine.models.descriptor import SRModel
+
+
+def quantize_dynamic_int8(module: nn.Module) -> nn.Module:
+    """A copy of ``module`` (on the CPU, float32) with every ``nn.Linear`` dynamically int8-quantised.
+
+    Raises:
+        ParameterError: this torch build has no quantised CPU engine.
+    """
+    if not torch.backends.quantized.supported_engines or \
+            torch.backends.quantized.supported_engines == ["none"]:
+        raise ParameterError("this torch build has no int8 CPU kernels: drop --quantize int8")
+    from torch.ao.quantization import quantize_dynamic
+
+    src = copy.deepcopy(module).cpu().float().eval()
+    with warnings.catch_warnings():
+        # torch 2.13 announces the move of quantised tensors to torchao; the kernels still work.
+        warnings.simplefilter("ignore")
+        return quantize_dynamic(src, {nn.Linear}, dtype=torch.qint8)
+
+
+def prune_magnitude(module: nn.Module, amount: float,
+                    kinds: tuple[type[nn.Module], ...] = (nn.Conv2d, nn.Linear)) -> nn.Module:
+    """A copy of ``module`` with the ``amount`` fraction of smallest-|w| weights of each layer zeroed.
+
+    Args:
+        amount: fraction in [0, 1) of each layer's weights set to zero.
+        kinds: layer types pruned (biases are kept).
+    """
+    if not 0.0 <= amount < 1.0:
+        raise ParameterError(f"pruning amount {amount} is outside [0, 1): give e.g. 0.2")
+    out = copy.deepcopy(module)
+    if amount == 0.0:
+        return out
+    with torch.no_grad():
+        for layer in out.modules():
+            if isinstance(layer, kinds) and getattr(layer, "weight", None) is not None:
+                w = layer.weight
+                k = int(round(amount * w.numel()))
+                if k < 1:
+                    continue
+                threshold = w.abs().flatten().kthvalue(k).values
+                w.mul_((w.abs() > threshold).to(w.dtype))
+    return out
+
+
+def sparsity(module: nn.Module) -> float:
+    """Fraction of exactly-zero weights over all Conv2d / Linear weights of ``module``."""
+    zeros = total = 0
+    for layer in module.modules():
+        if isinstance(layer, (nn.Conv2d, nn.Linear)):
+            zeros += int((layer.weight == 0).sum())
+            total += layer.weight.numel()
+    return zeros / max(total, 1)
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype:
+    """The reduced precision for ``device``: float16 on CUDA, bfloat16 on the CPU."""
+    return torch.float16 if device.type == "cuda" else torch.bfloat16
+
+
+@contextlib.contextmanager
+def inference_context(device: torch.device, half: bool) -> Iterator[None]:
+    """``torch.inference_mode`` plus, when ``half``, autocast to :func:`autocast_dtype`."""
+    with torch.inference_mode():
+        if half:
+            with torch.autocast(device_type=device.type, dtype=autocast_dtype(device)):
+                yield
+        else:
+            yield
+
+
+class OptimisedSRModel(SRModel):
+    """An :class:`SRModel` run with optimisations; delegates to the wrapped model.
+
+    Use :func:`optimise` to build one. Outputs are float32 whatever the compute precision.
+    """
+
+    inner: SRModel
+    half: bool
+    int8: bool
+    channels_last: bool
+
+    @property
+    def supports_grid(self) -> bool:  # type: ignore[override]
+        """Whatever the wrapped model supports."""
+        return self.inner.supports_grid
+
+    def upscale(self, lr: torch.Tensor, size: tuple[int, int], *, clamp: bool = True,
+                **kwargs: Any) -> torch.Tensor:
+        """:meth:`SRModel.upscale` of the wrapped model under the chosen precision."""
+        with inference_context(self.inner.device, self.half):
+            out = self.inner.upscale(self._prepare(lr), size, clamp=clamp, **kwargs)
+        return out.float()
+
+    def upscale_grid(self, lr: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor,
+                     pixel: tuple[float, float], *, clamp: bool = True,
+                     **kwargs: Any) -> torch.Tensor:
+        """:meth:`SRModel.upscale_grid` of the wrapped model under the chosen precision."""
+        with inference_context(self.inner.device, self.half):
+            out = self.inner.upscale_grid(self._prepare(lr), rows, cols, pixel, clamp=clamp,
+                                          **kwargs)
+        return out.float()
+
+    def describe(self) -> dict[str, Any]:
+        """The wrapped model's summary plus the optimisations."""
+        info = self.inner.describe()
+        info.update(half=self.half, int8=self.int8, channels_last=self.channels_last)
+        return info
+
+    def _prepare(self, lr: torch.Tensor) -> torch.Tensor:
+        lr = lr.to(self.inner.device)
+        if self.channels_last:
+            lr = lr.contiguous(memory_format=torch.channels_last)
+        return lr
+
+
+def optimise(model: SRModel, *, int8: bool = False, half: bool = False,
+             channels_last: bool | None = None, prune: float = 0.0) -> SRModel:
+    """``model`` prepared for faster inference; the original is not modified.
+
+    Args:
+        int8: dynamic int8 quantisation of the Linear layers (CPU only).
+        half: autocast to float16 on CUDA (bfloat16 on the CPU, where it is mainly a test path).
+        channels_last: NHWC memory layout for the convolutions; default: on with ``half`` on CUDA.
+        prune: magnitude-pruning fraction (0 = none).
+
+    Raises:
+        ParameterError: int8 asked for a model on a CUDA device, or int8 together with half.
+    """
+    if int8 and model.device.type != "cpu":
+        raise ParameterError("int8 quantisation runs on the CPU only: use --device cpu, or use "
+                             "--half on a GPU")
+    if int8 and half:
+        raise ParameterError("choose either int8 quantisation (CPU) or half precision (GPU)")
+    if channels_last is None:
+        channels_last = half and model.device.type == "cuda"
+    if not (int8 or half or channels_last or prune):
+        return model
+    inner = copy.copy(model)
+    module = model.module
+    if prune:
+        module = prune_magnitude(module, prune)
+    if int8:
+        module = quantize_dynamic_int8(module)
+    elif module is model.module and channels_last:
+        module = copy.deepcopy(module)
+    if channels_last:
+        module = module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    inner.module = module.eval()
+    wrapped = OptimisedSRModel(
+        name=model.name, family=model.family, module=inner.module,
+        in_channels=model.in_channels, out_channels=model.out_channels,
+        scale_range=model.scale_range, halo=model.halo, stochastic=model.stochastic,
+        options=dict(model.options))
+    wrapped.inner = inner
+    wrapped.half = half
+    wrapped.int8 = int8
+    wrapped.channels_last = channels_last
+    return wrapped
+
+
+__all__ = ["OptimisedSRModel", "autocast_dtype", "inference_context", "optimise",
+           "prune_magnitude", "quantize_dynamic_int8", "sparsity"]
