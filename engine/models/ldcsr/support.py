@@ -1,0 +1,209 @@
+"""Registry support for the LDCSR family: checkpoint detection and loading.
+
+Recognised layouts (``ckpt`` is the dict read from the file):
+
+* stage-2 Lightning checkpoint (official or ours): ``ckpt["state_dict"]`` with the prefixes
+  ``model.diffusion_model.``, ``model_ema.``, ``first_stage_model.``, ``cond_stage_model.`` and
+  the schedule buffers. The networks are built from, in this order: the ``config=`` YAML, the
+  official-format config our checkpoints embed under ``ckpt["arbsr_config"]``, or, when the
+  weights have exactly the paper model's shapes, the default config.
+* stage-1 checkpoint (``encoder.*``, ``decoder.*``, ``quant_conv.*``, ``post_quant_conv.*``,
+  maybe ``loss.*``): detected so that the error says what it is; it needs the HR image and cannot
+  super-resolve alone (:func:`load_first_stage` serves training).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from engine.errors import ModelError, ParameterError
+from engine.models.descriptor import SRModel
+from engine.models.ldcsr.autoencoder import AutoencoderKL
+from engine.models.ldcsr.config import (LDCSRConfig, default_config, from_yaml_dict,
+                                        load_yaml)
+from engine.models.ldcsr.network import LDCSRNet, from_lightning_state_dict
+from engine.models.ldcsr.sampler import MODES, super_resolve
+from engine.schedulers.ddpm import DDPMScheduler
+
+#: Key of the official-format config dict embedded in checkpoints we write.
+CONFIG_KEY = "arbsr_config"
+#: Outputs smaller than this (per side) are computed on a reflect-padded input and cropped:
+#: the UNet needs a latent of at least 9 px per side (reflect padding to a multiple of 8).
+MIN_OUT = 96
+
+_STAGE2_MARKERS = ("model.diffusion_model.", "first_stage_model.decoder.", "cond_stage_model.")
+_STAGE1_MARKERS = ("encoder.conv_in.weight", "decoder.upsampler.fuse.0.weight",
+                   "post_quant_conv.weight")
+
+
+def _state(ckpt: dict[str, Any]) -> dict[str, Any] | None:
+    state = ckpt.get("state_dict")
+    return state if isinstance(state, dict) else None
+
+
+def is_stage2(ckpt: dict[str, Any]) -> bool:
+    state = _state(ckpt)
+    return state is not None and all(any(k.startswith(p) for k in state)
+                                     for p in _STAGE2_MARKERS)
+
+
+def is_stage1(ckpt: dict[str, Any]) -> bool:
+    state = _state(ckpt)
+    return state is not None and all(k in state for k in _STAGE1_MARKERS)
+
+
+def detect(ckpt: dict[str, Any]) -> bool:
+    """True for an LDCSR stage-2 Lightning checkpoint or a stage-1 autoencoder checkpoint."""
+    return is_stage2(ckpt) or is_stage1(ckpt)
+
+
+def resolve_config(ckpt: dict[str, Any], config: str | None) -> LDCSRConfig:
+    """Config from the YAML path, the embedded config, or the default when shapes match."""
+    if config:
+        return load_yaml(config)
+    embedded = ckpt.get(CONFIG_KEY)
+    if isinstance(embedded, dict):
+        return from_yaml_dict(embedded)
+    cfg = default_config()
+    state = _state(ckpt) or {}
+    with torch.device("meta"):
+        shapes = {k: tuple(v.shape) for k, v in LDCSRNet(cfg).state_dict().items()}
+    prefix = "" if is_stage2(ckpt) else "first_stage_model."
+    for key, value in state.items():
+        full = prefix + key
+        if full in shapes and tuple(value.shape) != shapes[full]:
+            raise ModelError("this LDCSR checkpoint is not the paper's default size and embeds "
+                             "no config: pass its YAML with --config (the official "
+                             "second_stage_*.yaml it was trained with)")
+    return cfg
+
+
+def build(cfg: LDCSRConfig, state: dict[str, torch.Tensor], *, use_ema: bool = True,
+          ) -> LDCSRNet:
+    """An :class:`LDCSRNet` with ``state`` (official stage-2 layout) loaded strictly."""
+    net = LDCSRNet(cfg)
+    try:
+        sd = from_lightning_state_dict(state, net, use_ema=use_ema)
+        net.load_state_dict(sd, strict=True)
+    except (KeyError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0][:200]
+        raise ModelError(f"the LDCSR checkpoint does not match its config ({first}): pass the "
+                         "YAML it was trained with (--config)") from exc
+    return net
+
+
+def load_first_stage(ckpt: dict[str, Any], cfg: LDCSRConfig) -> AutoencoderKL:
+    """The stage-1 autoencoder of a stage-1 (``encoder.*``) or stage-2 checkpoint."""
+    state = _state(ckpt) or {}
+    if is_stage2(ckpt):
+        sub = {k[len("first_stage_model."):]: v for k, v in state.items()
+               if k.startswith("first_stage_model.")}
+    else:
+        sub = {k: v for k, v in state.items() if not k.startswith("loss.")}
+    ae = AutoencoderKL(cfg.encoder, cfg.decoder, cfg.embed_dim)
+    try:
+        ae.load_state_dict(sub, strict=True)
+    except RuntimeError as exc:
+        raise ModelError("the LDCSR stage-1 checkpoint does not match its config: pass the "
+                         "YAML it was trained with (--config)") from exc
+    return ae
+
+
+class LDCSRModel(SRModel):
+    """Loaded LDCSR model; :meth:`upscale` runs the sampler of ``mode`` (see the family docs)."""
+
+    scheduler: DDPMScheduler
+
+    def upscale(self, lr: torch.Tensor, size: tuple[int, int], *, clamp: bool = True,
+                seed: int | None = None, steps: int | None = None, mode: str | None = None,
+                **kwargs: Any) -> torch.Tensor:
+        """Super-resolve ``lr`` (B, 3, h, w) in [0, 1] to exactly ``size`` = (H, W).
+
+        Args:
+            seed: seeds a ``torch.Generator`` on the model's device (``sample`` mode); the same
+                seed, input and device give the same output. None draws a fresh seed.
+            steps: DDPM steps, 1..T (default T = 4 for the paper model).
+            mode: ``sample`` (4-step ancestral sampling) or ``fast`` (LR-encoder latent decoded
+                directly, deterministic); default from the model card.
+
+        Returns:
+            (B, 3, H, W), in [0, 1] when ``clamp``.
+        """
+        mode = mode or self.options.get("mode", "sample")
+        if mode not in MODES:
+            raise ParameterError(f"unknown LDCSR mode '{mode}': use one of {list(MODES)}")
+        steps = steps if steps is not None else self.options.get("steps")
+        if steps is not None and not 1 <= int(steps) <= self.scheduler.num_train_timesteps:
+            raise ParameterError(f"--steps {steps} is out of range: LDCSR samples with 1 to "
+                                 f"{self.scheduler.num_train_timesteps} steps")
+        if lr.ndim != 4 or lr.shape[1] != 3:
+            raise ParameterError("LDCSR takes RGB input (B, 3, h, w)")
+        net: LDCSRNet = self.module  # type: ignore[assignment]
+        dev = self.device
+        param_dtype = next(net.parameters()).dtype
+        x = lr.to(device=dev, dtype=param_dtype) * 2.0 - 1.0
+        out_h, out_w = int(size[0]), int(size[1])
+        # Small outputs: pad the input (reflect) so the latent is big enough, crop afterwards.
+        sy, sx = out_h / lr.shape[2], out_w / lr.shape[3]
+        pad_h = max(0, int(-(-(MIN_OUT - out_h) // sy)) + 1) if out_h < MIN_OUT else 0
+        pad_w = max(0, int(-(-(MIN_OUT - out_w) // sx)) + 1) if out_w < MIN_OUT else 0
+        run_h, run_w = out_h, out_w
+        if pad_h or pad_w:
+            x = _pad(x, pad_h, pad_w)
+            run_h, run_w = out_h + round(pad_h * sy), out_w + round(pad_w * sx)
+        generator = None
+        if mode == "sample":
+            generator = torch.Generator(device=dev)
+            generator.manual_seed(int(seed) if seed is not None else
+                                  int(torch.randint(0, 2 ** 62, (1,)).item()))
+        with torch.no_grad():
+            raw = super_resolve(net, x, (run_h, run_w), mode=mode, scheduler=self.scheduler,
+                                steps=None if steps is None else int(steps),
+                                generator=generator)
+        out = ((raw[:, :, :out_h, :out_w].float() + 1.0) / 2.0)
+        return out.clamp(0.0, 1.0) if clamp else out
+
+
+def _pad(x: torch.Tensor, pad_h: int, pad_w: int) -> torch.Tensor:
+    """Reflect-pad bottom/right, falling back to replicate where the image is too small."""
+    while pad_h or pad_w:
+        ph, pw = min(pad_h, x.shape[2] - 1), min(pad_w, x.shape[3] - 1)
+        if ph <= 0 and pad_h or pw <= 0 and pad_w:
+            return F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+        x = F.pad(x, (0, pw, 0, ph), mode="reflect")
+        pad_h, pad_w = pad_h - ph, pad_w - pw
+    return x
+
+
+def load(ckpt: dict[str, Any], *, name: str, device: torch.device, config: str | None = None,
+         options: dict[str, Any] | None = None) -> LDCSRModel:
+    """Build the LDCSR model of ``ckpt`` on ``device`` (EMA UNet weights when present).
+
+    Options: ``mode`` (``sample`` | ``fast``), ``steps``, ``use_ema`` (default True),
+    ``half`` (float16 networks; CUDA only, ignored on CPU).
+
+    Raises:
+        ModelError: a stage-1-only checkpoint, or weights that do not match the config.
+    """
+    options = dict(options or {})
+    if not is_stage2(ckpt):
+        raise ModelError("this is an LDCSR stage-1 (autoencoder) checkpoint: it needs the HR "
+                         "image and cannot super-resolve alone; give the stage-2 checkpoint, or "
+                         "train stage 2 from it (python -m engine train --family ldcsr --stage 2)")
+    cfg = resolve_config(ckpt, config)
+    state = _state(ckpt) or {}
+    net = build(cfg, state, use_ema=bool(options.pop("use_ema", True)))
+    scheduler = DDPMScheduler.from_buffers(net.schedule())
+    half = bool(options.pop("half", False)) and device.type == "cuda"
+    net = net.to(device).eval()
+    if half:
+        net = net.half()
+    mode = options.get("mode", "sample")
+    model = LDCSRModel(name=name, family="ldcsr", module=net, in_channels=3, out_channels=3,
+                       scale_range=(1.0, 4.0), halo=16, stochastic=mode == "sample",
+                       options=options)
+    model.scheduler = scheduler
+    return model
