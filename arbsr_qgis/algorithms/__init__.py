@@ -1,0 +1,1 @@
+"""The ArbSR Processing algorithms (one module each; explicit list in the provider)."""

@@ -1,0 +1,224 @@
+"""EngineAlgorithm: a Processing algorithm whose work is one ``python -m engine …`` child process.
+
+Subclasses define :meth:`engine_command` and :meth:`engine_args`; :meth:`build_argv` turns them
+into the full argv (used both to run and for the command preview, so the two never differ) and
+:meth:`run_engine` runs it, forwarding progress to the feedback and turning engine failures into
+``QgsProcessingException`` with the engine's one-line message. Nothing is kept on ``self``
+during ``processAlgorithm``: batch runs and tasks execute instances in parallel.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
+from typing import Any
+
+from qgis.core import (
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterNumber,
+    QgsProcessingUtils,
+    QgsRasterFileWriter,
+    QgsRasterLayer,
+    QgsRasterPipe,
+)
+from qgis.PyQt.QtCore import QCoreApplication
+from qgis.PyQt.QtGui import QIcon
+
+from arbsr_qgis import engine_client, settings
+
+ICON = Path(__file__).resolve().parents[1] / "icons" / "arbsr.svg"
+#: Enum entries that are not registered model names.
+DEFAULT_MODEL = "default"
+CUSTOM_MODEL = "custom checkpoint file"
+CHECKPOINT_FILTER = "Model files (*.pth *.pt *.ckpt *.safetensors *.onnx);;All files (*)"
+
+
+def icon_path() -> Path:
+    """The plugin icon: ``arbsr_qgis/icons`` when installed, ``resources/icons`` in a checkout."""
+    here = Path(__file__).resolve().parents[1]
+    for candidate in (here / "icons" / "arbsr.svg",
+                      here / "resources" / "icons" / "arbsr.svg",
+                      here.parent / "resources" / "icons" / "arbsr.svg"):
+        if candidate.is_file():
+            return candidate
+    return ICON
+
+
+def engine_python() -> str:
+    """The interpreter for the child: $ARBSR_PYTHON, setting, checkout venv, python3."""
+    return engine_client.find_interpreter(settings.engine_python())
+
+
+def model_names() -> list[str]:
+    """Registered model names from the engine (cached), for the MODEL enum."""
+    try:
+        models = engine_client.list_models(engine_python(), models_dir=settings.models_dir())
+    except Exception:  # noqa: BLE001 - the list is a convenience; never break provider loading
+        models = []
+    names = []
+    for m in models:
+        if m.get("name") and m["name"] not in names:
+            names.append(str(m["name"]))
+    return names
+
+
+class EngineAlgorithm(QgsProcessingAlgorithm):
+    """Base class of the ArbSR algorithms (see module docstring)."""
+
+    MODEL = "MODEL"
+    CHECKPOINT = "CHECKPOINT"
+    DEVICE = "DEVICE"
+    TILE_SIZE = "TILE_SIZE"
+
+    # --- QGIS boilerplate -------------------------------------------------------------------
+
+    def tr(self, text: str) -> str:
+        return QCoreApplication.translate(type(self).__name__, text)
+
+    def createInstance(self):  # noqa: N802
+        return type(self)()
+
+    def icon(self):
+        return QIcon(str(icon_path()))
+
+    def group(self):
+        return ""
+
+    def groupId(self):  # noqa: N802
+        return ""
+
+    # --- shared parameters ------------------------------------------------------------------
+
+    def add_model_parameters(self) -> None:
+        """MODEL (registered names + custom file) and CHECKPOINT (optional file)."""
+        options = [DEFAULT_MODEL, *[n for n in model_names() if n != DEFAULT_MODEL], CUSTOM_MODEL]
+        self.addParameter(QgsProcessingParameterEnum(
+            self.MODEL, self.tr("Model"), options=options, defaultValue=DEFAULT_MODEL,
+            usesStaticStrings=True))
+        self.addParameter(QgsProcessingParameterFile(
+            self.CHECKPOINT, self.tr("Checkpoint or exported model file (with MODEL = custom)"),
+            behavior=QgsProcessingParameterFile.File, optional=True,
+            fileFilter=CHECKPOINT_FILTER))
+
+    def add_device_parameters(self) -> None:
+        """DEVICE (auto/cpu/cuda) and the advanced TILE_SIZE (0 = plugin setting)."""
+        self.addParameter(QgsProcessingParameterEnum(
+            self.DEVICE, self.tr("Device"), options=list(settings.DEVICES),
+            defaultValue=settings.default_device(), usesStaticStrings=True))
+        tile = QgsProcessingParameterNumber(
+            self.TILE_SIZE, self.tr("Tile size in pixels (0 = ArbSR setting)"),
+            type=QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0,
+            maxValue=16384)
+        tile.setFlags(tile.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        self.addParameter(tile)
+
+    def model_args(self, parameters, context) -> list[str]:
+        """``--model NAME|PATH`` (nothing for the bundled default)."""
+        model = self.parameterAsEnumString(parameters, self.MODEL, context) or DEFAULT_MODEL
+        checkpoint = self.parameterAsFile(parameters, self.CHECKPOINT, context)
+        if checkpoint:
+            return ["--model", checkpoint]
+        if model == CUSTOM_MODEL:
+            raise QgsProcessingException(self.tr(
+                "MODEL is 'custom checkpoint file' but no CHECKPOINT was given: choose the "
+                ".pth/.ckpt/.pt/.onnx file, or pick a registered model."))
+        return [] if model == DEFAULT_MODEL else ["--model", model]
+
+    def device_args(self, parameters, context) -> list[str]:
+        """``--device D --tile N``."""
+        device = self.parameterAsEnumString(parameters, self.DEVICE, context) or "auto"
+        tile = self.parameterAsInt(parameters, self.TILE_SIZE, context) or settings.default_tile()
+        args = ["--device", device]
+        if tile:
+            args += ["--tile", str(tile)]
+        return args
+
+    def input_file(self, layer: QgsRasterLayer, context, feedback, executing: bool) -> str:
+        """A GDAL-readable file for ``layer``: its source, or a temporary GeoTIFF export."""
+        source = layer.source()
+        path = source.split("|")[0]
+        if layer.providerType() == "gdal" and os.path.isfile(path):
+            return path
+        if layer.providerType() == "gdal" and not os.path.isfile(path):
+            return source  # GDAL connection strings (/vsicurl/, PG:…) are readable as they are
+        if not executing:
+            return f"<{layer.name()} exported to a temporary GeoTIFF>"
+        out = QgsProcessingUtils.generateTempFilename(f"{layer.name() or 'input'}.tif")
+        if feedback is not None:
+            feedback.pushInfo(self.tr(f"Exporting '{layer.name()}' ({layer.providerType()}) "
+                                      f"to {out}"))
+        provider = layer.dataProvider()
+        pipe = QgsRasterPipe()
+        if not pipe.set(provider.clone()):
+            raise QgsProcessingException(self.tr(f"Cannot read layer '{layer.name()}'."))
+        writer = QgsRasterFileWriter(out)
+        writer.setOutputFormat("GTiff")
+        err = writer.writeRaster(pipe, provider.xSize() or layer.width(),
+                                 provider.ySize() or layer.height(), provider.extent(),
+                                 provider.crs(), context.transformContext())
+        if err != QgsRasterFileWriter.NoError:
+            raise QgsProcessingException(self.tr(
+                f"Could not export layer '{layer.name()}' to a GeoTIFF (error {err}): save it "
+                "as a GeoTIFF first (Export > Save As)."))
+        return out
+
+    # --- argv and running -------------------------------------------------------------------
+
+    def engine_command(self) -> str:
+        """The engine subcommand (upscale, evaluate, train)."""
+        raise NotImplementedError
+
+    def engine_args(self, parameters, context, feedback, executing: bool) -> list[str]:
+        """Subcommand arguments (without interpreter, ``-m engine`` or ``--progress``)."""
+        raise NotImplementedError
+
+    def build_argv(self, parameters, context, feedback=None, executing: bool = True) -> list[str]:
+        """Full argv of the engine call; ``executing=False`` builds it without side effects."""
+        return engine_client.build_argv(
+            engine_python(), self.engine_command(),
+            self.engine_args(parameters, context, feedback, executing))
+
+    def command_line(self, parameters, context) -> str:
+        """The engine command as a shell line (preview; never used to run)."""
+        return " ".join(shlex.quote(a) for a in self.build_argv(parameters, context,
+                                                                executing=False))
+
+    def run_engine(self, argv: list[str], feedback, cleanup: tuple[str, ...] = ()
+                   ) -> engine_client.EngineResult:
+        """Run ``argv``; engine errors -> QgsProcessingException; cancel removes ``cleanup``."""
+        feedback.pushCommandInfo(" ".join(shlex.quote(a) for a in argv))
+        extra = {"ARBSR_MODELS_DIR": settings.models_dir()} if settings.models_dir() else None
+        try:
+            return engine_client.run_engine(argv, feedback, env=extra)
+        except engine_client.EngineCancelled:
+            self._remove(cleanup)
+            raise QgsProcessingException(self.tr("Cancelled: no output was written."))
+        except engine_client.EngineFailure as exc:
+            self._remove(cleanup)
+            raise QgsProcessingException(str(exc))
+
+    @staticmethod
+    def _remove(paths: tuple[str, ...]) -> None:
+        for path in paths:
+            try:
+                os.remove(path)
+            except OSError:
+                pass
+
+    def output_path(self, parameters, name: str, context) -> str:
+        """Output destination path; GeoTIFF only (the engine writes GeoTIFF)."""
+        out = self.parameterAsOutputLayer(parameters, name, context)
+        if not out.lower().endswith((".tif", ".tiff")):
+            raise QgsProcessingException(self.tr(
+                f"ArbSR writes GeoTIFF: give {name} a .tif file name (got {out})."))
+        return out
+
+    @staticmethod
+    def results_of(result: engine_client.EngineResult) -> dict[str, Any]:
+        """The engine's ``done`` results (empty dict when none)."""
+        return result.results

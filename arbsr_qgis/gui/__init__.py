@@ -1,0 +1,1 @@
+"""The ArbSR dock (runs arbsr:upscale as background Processing tasks)."""

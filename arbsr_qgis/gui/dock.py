@@ -1,0 +1,354 @@
+"""The ArbSR dock: pick layers, a model and a scale; Run upscales each layer in the background.
+
+The dock reimplements nothing: each layer is one ``arbsr:upscale`` run through
+``QgsProcessingAlgRunnerTask`` on the task manager, the same code path as the toolbox, batch
+runs, models and qgis_process. Results are added to the map in the group "ArbSR results".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from qgis.core import (
+    Qgis,
+    QgsApplication,
+    QgsMapLayerType,
+    QgsProcessingAlgRunnerTask,
+    QgsProcessingContext,
+    QgsProcessingFeedback,
+    QgsProject,
+    QgsRasterLayer,
+    QgsUnitTypes,
+)
+from qgis.gui import QgsDockWidget, QgsFileWidget
+from qgis.PyQt.QtCore import Qt, pyqtSignal
+from qgis.PyQt.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from arbsr_qgis import settings
+from arbsr_qgis.algorithms.base import DEFAULT_MODEL, model_names
+from arbsr_qgis.gui.dock_state import (
+    SCALE_MAX,
+    SCALE_MIN,
+    SCALE_STEP,
+    DockState,
+    describe,
+    output_geometry,
+    scale_to_slider,
+    slider_to_scale,
+)
+
+ALGORITHM = "arbsr:upscale"
+GROUP = "ArbSR results"
+
+
+class _Feedback(QgsProcessingFeedback):
+    """Keeps the error messages of a run, to show them in the message bar."""
+
+    def __init__(self):
+        super().__init__()
+        self.errors: list[str] = []
+
+    def reportError(self, error, fatalError=False):  # noqa: N802, N803
+        self.errors.append(error)
+        super().reportError(error, fatalError)
+
+
+@dataclass
+class Job:
+    """One layer's run; holds the objects that must outlive the task."""
+
+    layer_id: str
+    layer_name: str
+    context: QgsProcessingContext
+    feedback: _Feedback
+    task: QgsProcessingAlgRunnerTask
+    progress: float = 0.0
+    ok: bool | None = None
+    results: dict = field(default_factory=dict)
+
+
+class ArbsrDock(QgsDockWidget):
+    """Dock widget; ``finished(ok_count, failed_count)`` fires when the last job of a Run ends."""
+
+    finished = pyqtSignal(int, int)
+
+    def __init__(self, iface=None, parent=None):
+        super().__init__("ArbSR super-resolution", parent)
+        self.setObjectName("ArbsrDock")
+        self.iface = iface
+        self.jobs: list[Job] = []
+        self._build()
+        project = QgsProject.instance()
+        project.layersAdded.connect(self.refresh_layers)
+        project.layersRemoved.connect(self.refresh_layers)
+        self.refresh_layers()
+        self.refresh_models()
+
+    # --- widgets ----------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        body = QWidget(self)
+        box = QVBoxLayout(body)
+        box.addWidget(QLabel("Raster layers to upscale:"))
+        self.layers = QListWidget(body)
+        self.layers.setMinimumHeight(70)
+        self.layers.itemChanged.connect(self.update_info)
+        box.addWidget(self.layers)
+
+        form = QFormLayout()
+        self.model = QComboBox(body)
+        form.addRow("Model", self.model)
+        self.device = QComboBox(body)
+        self.device.addItems(list(settings.DEVICES))
+        self.device.setCurrentText(settings.default_device())
+        form.addRow("Device", self.device)
+
+        row = QHBoxLayout()
+        self.slider = QSlider(Qt.Horizontal, body)
+        self.slider.setRange(scale_to_slider(SCALE_MIN), scale_to_slider(SCALE_MAX))
+        self.slider.setSingleStep(1)
+        self.slider.setPageStep(5)
+        self.spin = QDoubleSpinBox(body)
+        self.spin.setRange(SCALE_MIN, SCALE_MAX)
+        self.spin.setSingleStep(SCALE_STEP)
+        self.spin.setDecimals(1)
+        self.spin.setSuffix(" ×")
+        self.slider.valueChanged.connect(self._slider_moved)
+        self.spin.valueChanged.connect(self._spin_changed)
+        row.addWidget(self.slider, 1)
+        row.addWidget(self.spin)
+        form.addRow("Scale", row)
+        self.info = QLabel("", body)
+        self.info.setWordWrap(True)
+        form.addRow("Output", self.info)
+
+        self.temporary = QCheckBox("Temporary outputs", body)
+        self.temporary.setChecked(True)
+        self.folder = QgsFileWidget(body)
+        self.folder.setStorageMode(QgsFileWidget.GetDirectory)
+        self.folder.setEnabled(False)
+        self.temporary.toggled.connect(lambda on: self.folder.setEnabled(not on))
+        form.addRow(self.temporary)
+        form.addRow("Folder", self.folder)
+        box.addLayout(form)
+
+        self.progress = QProgressBar(body)
+        self.progress.setRange(0, 100)
+        self.progress.setValue(0)
+        box.addWidget(self.progress)
+        buttons = QHBoxLayout()
+        self.run_button = QPushButton("Run", body)
+        self.cancel_button = QPushButton("Cancel", body)
+        self.cancel_button.setEnabled(False)
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button.clicked.connect(self.cancel_all)
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        box.addLayout(buttons)
+        self.status = QLabel("", body)
+        self.status.setWordWrap(True)
+        box.addWidget(self.status)
+        box.addStretch(1)
+        self.setWidget(body)
+        self.spin.setValue(2.0)
+
+    def _slider_moved(self, value: int) -> None:
+        scale = slider_to_scale(value)
+        if abs(self.spin.value() - scale) > 1e-9:
+            self.spin.setValue(scale)
+        self.update_info()
+
+    def _spin_changed(self, value: float) -> None:
+        pos = scale_to_slider(value)
+        if self.slider.value() != pos:
+            self.slider.setValue(pos)
+        self.update_info()
+
+    # --- content ----------------------------------------------------------------------------
+
+    def refresh_layers(self, *_args) -> None:
+        """List the project's raster layers, keeping the ticks of those still there."""
+        checked = set(self.checked_layer_ids())
+        self.layers.blockSignals(True)
+        self.layers.clear()
+        for layer in QgsProject.instance().mapLayers().values():
+            if layer.type() != QgsMapLayerType.RasterLayer:
+                continue
+            item = QListWidgetItem(layer.name())
+            item.setData(Qt.UserRole, layer.id())
+            item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
+            item.setCheckState(Qt.Checked if layer.id() in checked else Qt.Unchecked)
+            self.layers.addItem(item)
+        self.layers.blockSignals(False)
+        self.update_info()
+
+    def refresh_models(self) -> None:
+        """Fill the model list from the engine (cached by the provider)."""
+        current = self.model.currentText()
+        self.model.clear()
+        self.model.addItem(DEFAULT_MODEL)
+        for name in model_names():
+            if name != DEFAULT_MODEL:
+                self.model.addItem(name)
+        if current:
+            self.model.setCurrentText(current)
+
+    def checked_layer_ids(self) -> list[str]:
+        ids = []
+        for i in range(self.layers.count()):
+            item = self.layers.item(i)
+            if item.checkState() == Qt.Checked:
+                ids.append(item.data(Qt.UserRole))
+        return ids
+
+    def set_checked_layers(self, layer_ids) -> None:
+        """Tick exactly these layers (programmatic selection)."""
+        wanted = set(layer_ids)
+        for i in range(self.layers.count()):
+            item = self.layers.item(i)
+            item.setCheckState(Qt.Checked if item.data(Qt.UserRole) in wanted else Qt.Unchecked)
+
+    def state(self) -> DockState:
+        return DockState(layer_ids=self.checked_layer_ids(), model=self.model.currentText(),
+                         scale=round(self.spin.value(), 1), device=self.device.currentText(),
+                         output_folder=self.folder.filePath(),
+                         temporary=self.temporary.isChecked())
+
+    def update_info(self, *_args) -> None:
+        """Show the output size and pixel size for the first ticked layer."""
+        ids = self.checked_layer_ids()
+        layer = QgsProject.instance().mapLayer(ids[0]) if ids else None
+        if layer is None:
+            self.info.setText("Tick a layer to see the output size.")
+            return
+        geo = output_geometry(layer.width(), layer.height(), layer.rasterUnitsPerPixelX(),
+                              layer.rasterUnitsPerPixelY(), self.spin.value())
+        units = QgsUnitTypes.toAbbreviatedString(layer.crs().mapUnits()) \
+            if layer.crs().isValid() else ""
+        more = f" (+{len(ids) - 1} more layers)" if len(ids) > 1 else ""
+        self.info.setText(f"{layer.name()}: {describe(geo, units)}{more}")
+
+    # --- running ----------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Start one background arbsr:upscale task per ticked layer."""
+        if any(job.ok is None for job in self.jobs):
+            self._message("ArbSR is still running; wait or press Cancel.", Qgis.Warning)
+            return
+        state = self.state()
+        problem = state.problem()
+        if problem:
+            self._message(problem, Qgis.Warning)
+            return
+        registry = QgsApplication.processingRegistry()
+        self.jobs = []
+        for layer_id in state.layer_ids:
+            layer = QgsProject.instance().mapLayer(layer_id)
+            if layer is None:
+                continue
+            alg = registry.createAlgorithmById(ALGORITHM)
+            if alg is None:
+                self._message("The ArbSR Processing provider is not loaded; re-enable the "
+                              "plugin.", Qgis.Critical)
+                return
+            context = QgsProcessingContext()
+            context.setProject(QgsProject.instance())
+            feedback = _Feedback()
+            task = QgsProcessingAlgRunnerTask(alg, state.parameters(layer_id, layer.name()),
+                                              context, feedback)
+            job = Job(layer_id, layer.name(), context, feedback, task)
+            feedback.progressChanged.connect(lambda p, j=job: self._on_progress(j, p))
+            task.executed.connect(lambda ok, res, j=job: self._on_executed(j, ok, res))
+            self.jobs.append(job)
+        if not self.jobs:
+            return
+        self.progress.setValue(0)
+        self.run_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.status.setText(f"Running {len(self.jobs)} layer(s)…")
+        for job in self.jobs:
+            QgsApplication.taskManager().addTask(job.task)
+
+    def _on_progress(self, job: Job, value: float) -> None:
+        job.progress = value
+        self.progress.setValue(int(sum(j.progress for j in self.jobs) / max(len(self.jobs), 1)))
+
+    def _on_executed(self, job: Job, ok: bool, results: dict) -> None:
+        job.ok, job.results = bool(ok), dict(results or {})
+        job.progress = 100.0
+        if ok and job.results.get("OUTPUT"):
+            self._add_result(job)
+        elif job.feedback.isCanceled():
+            self.status.setText("Cancelled.")
+        else:
+            reason = job.feedback.errors[-1] if job.feedback.errors else "see the log"
+            self._message(f"ArbSR failed on '{job.layer_name}': {reason}", Qgis.Critical)
+        if all(j.ok is not None for j in self.jobs):
+            good = sum(1 for j in self.jobs if j.ok)
+            bad = len(self.jobs) - good
+            self.progress.setValue(100 if good else 0)
+            self.run_button.setEnabled(True)
+            self.cancel_button.setEnabled(False)
+            if not any(j.feedback.isCanceled() for j in self.jobs):
+                self.status.setText(f"Done: {good} ok, {bad} failed.")
+            self.finished.emit(good, bad)
+
+    def _add_result(self, job: Job) -> None:
+        source = QgsProject.instance().mapLayer(job.layer_id)
+        name = f"{job.layer_name} ×{self.spin.value():g}"
+        layer = QgsRasterLayer(job.results["OUTPUT"], name, "gdal")
+        if not layer.isValid():
+            self._message(f"ArbSR wrote {job.results['OUTPUT']} but QGIS cannot open it.",
+                          Qgis.Critical)
+            return
+        # Same bands and data type: the source's renderer (band mapping, stretch, ramp) fits.
+        if source is not None and source.renderer() is not None \
+                and source.bandCount() == layer.bandCount() \
+                and source.dataProvider().dataType(1) == layer.dataProvider().dataType(1):
+            layer.setRenderer(source.renderer().clone())
+        project = QgsProject.instance()
+        project.addMapLayer(layer, False)
+        root = project.layerTreeRoot()
+        group = root.findGroup(GROUP) or root.insertGroup(0, GROUP)
+        group.addLayer(layer)
+        self.status.setText(f"Added {name}.")
+
+    def cancel_all(self) -> None:
+        """Cancel every running job (the child processes end at once)."""
+        for job in self.jobs:
+            if job.ok is None:
+                job.feedback.cancel()
+                job.task.cancel()
+
+    def _message(self, text: str, level) -> None:
+        self.status.setText(text)
+        bar = getattr(self.iface, "messageBar", None) if self.iface is not None else None
+        if bar is not None:
+            try:
+                bar().pushMessage("ArbSR", text, level=level, duration=10)
+            except (AttributeError, TypeError):
+                pass
+
+    def close_and_disconnect(self) -> None:
+        """Plugin unload: stop listening to the project."""
+        project = QgsProject.instance()
+        for signal in (project.layersAdded, project.layersRemoved):
+            try:
+                signal.disconnect(self.refresh_layers)
+            except TypeError:
+                pass
+        self.close()

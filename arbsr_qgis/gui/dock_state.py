@@ -1,0 +1,110 @@
+"""The dock's state as a plain object (no widgets): what to run, and the arithmetic it shows.
+
+The dock reads and writes a :class:`DockState`; the geometry shown under the slider comes from
+:func:`output_geometry`, which follows the engine's rule (out_w = round(w * s), extent kept), so
+what the dock promises is what the engine writes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+SCALE_MIN, SCALE_MAX, SCALE_STEP = 1.0, 8.0, 0.1
+
+
+def slider_to_scale(value: int) -> float:
+    """Slider position (10..80) -> scale (1.0..8.0), exact to one decimal."""
+    return round(value * SCALE_STEP, 1)
+
+
+def scale_to_slider(scale: float) -> int:
+    """Scale -> nearest slider position, clipped to the slider's range."""
+    pos = int(round(scale / SCALE_STEP))
+    return min(max(pos, int(round(SCALE_MIN / SCALE_STEP))), int(round(SCALE_MAX / SCALE_STEP)))
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Output raster size (pixels) and pixel size (map units)."""
+
+    width: int
+    height: int
+    pixel_x: float
+    pixel_y: float
+
+
+def output_geometry(width: int, height: int, pixel_x: float, pixel_y: float,
+                    scale: float) -> Geometry:
+    """Size and pixel size of the upscaled raster (the engine's rule: extent kept exactly)."""
+    out_w = max(int(round(width * scale)), 1)
+    out_h = max(int(round(height * scale)), 1)
+    return Geometry(out_w, out_h, pixel_x * width / out_w, pixel_y * height / out_h)
+
+
+def describe(geometry: Geometry, units: str = "") -> str:
+    """One line for the dock, e.g. '512 × 384 px, pixel 0.5 × 0.5 m'."""
+    unit = f" {units}" if units else ""
+    return (f"{geometry.width} × {geometry.height} px, pixel "
+            f"{geometry.pixel_x:.6g} × {geometry.pixel_y:.6g}{unit}")
+
+
+def output_name(layer_name: str, scale: float) -> str:
+    """File name for one result, e.g. 'ortho_x2.5.tif' (safe characters only)."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", layer_name).strip("._") or "raster"
+    return f"{stem}_x{scale:g}.tif"
+
+
+def output_path(folder: str | None, layer_name: str, scale: float) -> str:
+    """Where a result goes: ``folder/<name>_x<scale>.tif``, or a temporary output."""
+    if not folder:
+        return "TEMPORARY_OUTPUT"
+    return str(Path(folder) / output_name(layer_name, scale))
+
+
+@dataclass
+class DockState:
+    """Everything a Run needs, serialisable (saved in the project between sessions)."""
+
+    layer_ids: list[str] = field(default_factory=list)
+    model: str = "default"
+    checkpoint: str = ""
+    scale: float = 2.0
+    device: str = "auto"
+    output_folder: str = ""
+    temporary: bool = True
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> DockState:
+        try:
+            data = json.loads(text)
+        except (TypeError, ValueError):
+            return cls()
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__} \
+            if isinstance(data, dict) else {}
+        return cls(**known)
+
+    def parameters(self, layer_id: str, layer_name: str) -> dict:
+        """arbsr:upscale parameters for one layer."""
+        params = {"INPUT": layer_id, "MODEL": self.model, "SCALE": float(self.scale),
+                  "DEVICE": self.device,
+                  "OUTPUT": output_path(None if self.temporary else self.output_folder,
+                                        layer_name, self.scale)}
+        if self.checkpoint:
+            params["CHECKPOINT"] = self.checkpoint
+        return params
+
+    def problem(self) -> str | None:
+        """Why Run cannot start (None when it can)."""
+        if not self.layer_ids:
+            return "Select at least one raster layer."
+        if not self.temporary and not self.output_folder:
+            return "Choose an output folder, or tick 'Temporary outputs'."
+        if not (SCALE_MIN <= self.scale <= SCALE_MAX):
+            return f"The scale must be between {SCALE_MIN} and {SCALE_MAX}."
+        return None

@@ -1,0 +1,62 @@
+"""Plugin object: registers the provider (``initProcessing``) and the dock (``initGui``)."""
+
+from __future__ import annotations
+
+from qgis.core import QgsApplication
+from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtGui import QIcon
+from qgis.PyQt.QtWidgets import QAction
+
+from arbsr_qgis.algorithms.base import icon_path
+from arbsr_qgis.provider import ArbsrProvider
+
+MENU = "&ArbSR"
+
+
+class ArbsrPlugin:
+    """``initProcessing`` is the only hook qgis_process calls; ``unload`` undoes everything."""
+
+    def __init__(self, iface):
+        self.iface = iface
+        self.provider: ArbsrProvider | None = None
+        self.dock = None
+        self.action: QAction | None = None
+
+    def initProcessing(self):  # noqa: N802
+        if self.provider is None:
+            self.provider = ArbsrProvider()
+            QgsApplication.processingRegistry().addProvider(self.provider)
+
+    def initGui(self):  # noqa: N802
+        self.initProcessing()
+        if self.iface is None:
+            return
+        from arbsr_qgis.gui.dock import ArbsrDock
+
+        self.dock = ArbsrDock(self.iface, self.iface.mainWindow())
+        self.dock.hide()
+        self.iface.addDockWidget(Qt.RightDockWidgetArea, self.dock)
+        self.action = QAction(QIcon(str(icon_path())), "ArbSR super-resolution",
+                              self.iface.mainWindow())
+        self.action.setCheckable(True)
+        self.action.setToolTip("Show the ArbSR super-resolution dock")
+        self.dock.setToggleVisibilityAction(self.action)
+        self.iface.addToolBarIcon(self.action)
+        self.iface.addPluginToRasterMenu(MENU, self.action)
+
+    def unload(self):
+        if self.dock is not None:
+            self.dock.cancel_all()
+            if self.iface is not None and hasattr(self.iface, "removeDockWidget"):
+                self.iface.removeDockWidget(self.dock)
+            self.dock.close_and_disconnect()
+            self.dock.deleteLater()
+            self.dock = None
+        if self.action is not None and self.iface is not None:
+            self.iface.removeToolBarIcon(self.action)
+            self.iface.removePluginRasterMenu(MENU, self.action)
+            self.action.deleteLater()
+            self.action = None
+        if self.provider is not None:
+            QgsApplication.processingRegistry().removeProvider(self.provider)
+            self.provider = None

@@ -1,0 +1,95 @@
+"""Plugin settings, in one place: Processing options > Providers > ArbSR.
+
+Stored by QGIS Processing under ``Processing/Configuration/<KEY>`` in the profile's QgsSettings.
+The provider registers them (:func:`register`) so they show in the options dialog; everything
+else reads them through :func:`engine_python`, :func:`default_device`, :func:`default_tile` and
+:func:`models_dir`, which also work before the provider is loaded.
+"""
+
+from __future__ import annotations
+
+from qgis.core import QgsSettings
+
+PYTHON = "ARBSR_ENGINE_PYTHON"
+DEVICE = "ARBSR_DEFAULT_DEVICE"
+TILE = "ARBSR_DEFAULT_TILE"
+MODELS_DIR = "ARBSR_MODELS_DIR"
+
+DEVICES = ("auto", "cpu", "cuda")
+DEFAULT_TILE = 256
+
+
+def _config():
+    try:
+        from processing.core.ProcessingConfig import ProcessingConfig
+    except ImportError:  # Processing not initialised (unit tests, plain scripts)
+        return None
+    return ProcessingConfig
+
+
+def register(group: str, icon=None) -> None:
+    """Add the ArbSR settings to the Processing options dialog (idempotent)."""
+    config = _config()
+    if config is None:
+        return
+    from processing.core.ProcessingConfig import Setting
+
+    if icon is not None:
+        config.settingIcons[group] = icon
+    config.addSetting(Setting(group, PYTHON, "Engine Python (interpreter with torch and GDAL; "
+                              "empty: $ARBSR_PYTHON, the checkout's .venv or python3)", "",
+                              valuetype=Setting.FILE))
+    config.addSetting(Setting(group, DEVICE, "Default device", DEVICES[0],
+                              valuetype=Setting.SELECTION, options=list(DEVICES)))
+    config.addSetting(Setting(group, TILE, "Default tile size (pixels)", DEFAULT_TILE,
+                              valuetype=Setting.INT))
+    config.addSetting(Setting(group, MODELS_DIR, "Extra models folder (JSON model cards)", "",
+                              valuetype=Setting.FOLDER))
+    config.readSettings()
+
+
+def unregister() -> None:
+    """Remove the settings from the options dialog (plugin unload)."""
+    config = _config()
+    if config is None:
+        return
+    for key in (PYTHON, DEVICE, TILE, MODELS_DIR):
+        if key in config.settings:
+            config.removeSetting(key)
+
+
+def _value(key: str, default):
+    config = _config()
+    if config is not None and key in config.settings:
+        value = config.getSetting(key, readable=True)
+        return default if value in (None, "") else value
+    value = QgsSettings().value(f"Processing/Configuration/{key}", None)
+    return default if value in (None, "") else value
+
+
+def engine_python() -> str | None:
+    """The "Engine Python" setting, or None when unset."""
+    value = _value(PYTHON, "")
+    return str(value) if value else None
+
+
+def default_device() -> str:
+    """auto, cpu or cuda."""
+    value = _value(DEVICE, DEVICES[0])
+    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+        value = DEVICES[int(value)] if int(value) < len(DEVICES) else DEVICES[0]
+    return value if value in DEVICES else DEVICES[0]
+
+
+def default_tile() -> int:
+    """Tile size in pixels used when the algorithm's TILE_SIZE is 0."""
+    try:
+        return max(int(_value(TILE, DEFAULT_TILE)), 0)
+    except (TypeError, ValueError):
+        return DEFAULT_TILE
+
+
+def models_dir() -> str | None:
+    """Extra folder of model cards (passed to the engine as ARBSR_MODELS_DIR)."""
+    value = _value(MODELS_DIR, "")
+    return str(value) if value else None
