@@ -1,0 +1,446 @@
+"""LMLTE: latent-modulated local texture estimator (He et al., "Latent Modulated Function for
+Computational Optimal Continuous Image Representation", CVPR 2024), built from the official
+``model.args`` of an LMF checkpoint and loading its state dict with ``strict=True``.
+
+Pipeline for an LR image ``inp`` (B, C, h, w), normalised to [-1, 1]:
+
+1. encoder -> feat (B, F, h, w); two 3x3 convs -> ``coef``, ``freq`` (B, hidden_dim, h, w).
+2. Latent MLP (``hypernet``): per LR pixel, LTE-style input ``coef * [cos(pi f), sin(pi f)]`` with
+   ``f`` = pair sums of ``freq`` + ``phase(cell * (h, w))`` -> modulations (B, M, h, w):
+   per render layer k a scale ``mod[16k:16k+16]`` and a shift ``mod[128+16k:...]``, then a
+   compressed latent coefficient and frequency (``mod_input``).
+3. Render MLP (``imnet``) per query point and ensemble member (4 nearest LR pixels): input
+   ``coef * [cos(pi g), sin(pi g)]`` with ``g_k = freq_2k * rel_y + freq_2k+1 * rel_x +
+   imphase(rel_cell)_k``; every hidden Linear is modulated ``x * (1 + scale) + shift`` before its
+   ReLU. Members are blended with the diagonally swapped areas, then the bilinear LR skip is added.
+
+Coordinates follow LIIF: ``coord`` (B, Q, 2) pixel centres in (-1, 1), ``[..., 0]`` = row (y),
+``[..., 1]`` = column (x); ``cell`` (B, Q, 2) the output pixel size in the same units (2/H, 2/W).
+
+Why this is faster than the reference while giving the same numbers: the reference resamples every
+16-channel modulation slice with ``grid_sample`` per query. Here the nearest LR pixel of each
+ensemble member is found once (a ``grid_sample`` of an index map, so the tie-breaking is the
+reference's own) and all per-pixel quantities are gathered with ``index_select`` from channel-last
+tables, layer by layer, inside bounded query chunks.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.errors import ModelError
+from engine.models.encoders import make_encoder
+
+#: Highest training scale of the official models (cell clip and CMSR start above it).
+MAX_TRAIN_SCALE = 4
+
+#: Default number of query points rendered at once (bounds the working memory).
+DEFAULT_CHUNK = 65536
+
+
+def make_coord_axis(n: int, device: torch.device | str | None = None) -> torch.Tensor:
+    """Pixel-centre coordinates of an axis of length ``n`` in (-1, 1), float32, shape (n,).
+
+    Computed as ``float32(-1 + 1/n) + float32(2/n) * i`` like the reference ``make_coord`` (the
+    last bit matters where an output centre coincides with an LR centre).
+    """
+    seq = np.float32(-1 + 1 / n) + np.float32(2 / n) * np.arange(n, dtype=np.float32)
+    return torch.from_numpy(seq.astype(np.float32)).to(device)
+
+
+def make_coord(h: int, w: int, device: torch.device | str | None = None) -> torch.Tensor:
+    """Grid of pixel centres, (h, w, 2) float32, ``[..., 0]`` = row, ``ij`` indexing."""
+    ys = make_coord_axis(h, device)
+    xs = make_coord_axis(w, device)
+    return torch.stack(torch.meshgrid(ys, xs, indexing="ij"), dim=-1)
+
+
+def cell_factor(scale_y: float, scale_x: float) -> float:
+    """The reference cell clip: ``max(max(sy, sx) / 4, 1)`` (cells beyond x4 stay at x4 size)."""
+    return max(max(scale_y, scale_x) / MAX_TRAIN_SCALE, 1.0)
+
+
+class MLP(nn.Module):
+    """Plain MLP (``layers.N`` Linear/ReLU) on the last axis: the latent MLP (``hypernet``)."""
+
+    def __init__(self, in_dim: int, out_dim: int, hidden_list: list[int], **_ignored: Any) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        last = in_dim
+        for hidden in hidden_list:
+            layers += [nn.Linear(last, hidden), nn.ReLU()]
+            last = hidden
+        layers.append(nn.Linear(last, out_dim))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+class LMMLP(nn.Module):
+    """Render MLP whose hidden Linear outputs are modulated: ``x * (1 + scale) + shift``.
+
+    ``layers`` = [Linear, ReLU] * hidden_depth + [Linear]; the modulations are supplied per row by
+    :meth:`forward` (``scales[k]``, ``shifts[k]``: (N, hidden_dim) or None).
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, hidden_dim: int, hidden_depth: int,
+                 mod_scale: bool = True, mod_shift: bool = True, **_ignored: Any) -> None:
+        super().__init__()
+        self.hidden_dim = hidden_dim
+        self.hidden_depth = hidden_depth
+        self.mod_scale = mod_scale
+        self.mod_shift = mod_shift
+        layers: list[nn.Module] = []
+        last = in_dim
+        for _ in range(hidden_depth):
+            layers += [nn.Linear(last, hidden_dim), nn.ReLU(inplace=True)]
+            last = hidden_dim
+        layers.append(nn.Linear(last, out_dim))
+        self.layers = nn.Sequential(*layers)
+
+    @property
+    def mod_dim(self) -> int:
+        """Modulation channels the latent MLP must produce for this MLP."""
+        per_layer = self.hidden_dim * (int(self.mod_scale) + int(self.mod_shift))
+        return per_layer * self.hidden_depth
+
+    def forward(self, x: torch.Tensor, mods: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """x (N, in_dim); mods[k] (N, 2*hidden or hidden) = [scale | shift] of hidden layer k."""
+        hd = self.hidden_dim
+        for k in range(self.hidden_depth):
+            x = self.layers[2 * k](x)
+            if mods is not None:
+                m = mods[k]
+                if self.mod_scale and self.mod_shift:
+                    x = x * (m[:, :hd] + 1.0) + m[:, hd:]
+                elif self.mod_scale:
+                    x = x * (m + 1.0)
+                elif self.mod_shift:
+                    x = x + m
+            x = torch.relu(x)
+        return self.layers[-1](x)
+
+
+class LMLTE(nn.Module):
+    """The LMLTE network; constructor arguments are the official ``model.args``.
+
+    Unknown arguments (``cmsr_spec`` added by the reference ``test.py``, ...) are ignored.
+    """
+
+    def __init__(self, encoder_spec: Mapping[str, Any], imnet_spec: Mapping[str, Any] | None = None,
+                 hypernet_spec: Mapping[str, Any] | None = None, hidden_dim: int = 128,
+                 local_ensemble: bool = True, cell_decode: bool = True, mod_input: bool = False,
+                 **_ignored: Any) -> None:
+        super().__init__()
+        self.local_ensemble = local_ensemble
+        self.cell_decode = cell_decode
+        self.mod_input = bool(mod_input and hypernet_spec is not None and imnet_spec is not None)
+        self.hidden_dim = hidden_dim
+
+        self.encoder = make_encoder(encoder_spec)
+        feat_dim = self.encoder.out_dim
+        self.coef = nn.Conv2d(feat_dim, hidden_dim, 3, padding=1)
+        self.freq = nn.Conv2d(feat_dim, hidden_dim, 3, padding=1)
+        self.phase = nn.Linear(2, hidden_dim // 2, bias=False)
+
+        im_args = dict((imnet_spec or {}).get("args") or {})
+        self.mod_dim = 0
+        self.mod_coef_dim = 0
+        if hypernet_spec is not None and imnet_spec is not None:
+            hd, depth = int(im_args["hidden_dim"]), int(im_args["hidden_depth"])
+            per_layer = hd * (int(im_args.get("mod_scale", True)) + int(im_args.get("mod_shift", True)))
+            self.mod_dim = per_layer * depth
+            out_dim = self.mod_dim + (2 * hd if self.mod_input else 0)
+            self.mod_coef_dim = hd if self.mod_input else 0
+            hyper_args = {k: v for k, v in dict(hypernet_spec.get("args") or {}).items()
+                          if k not in ("in_dim", "out_dim")}
+            self.hypernet: MLP | None = MLP(hidden_dim, out_dim, **hyper_args)
+        else:
+            self.hypernet = None
+
+        if imnet_spec is not None:
+            if self.mod_input:
+                self.imphase = nn.Linear(2, int(im_args["hidden_dim"]) // 2, bias=False)
+            in_dim = int(im_args["hidden_dim"]) if self.mod_input else hidden_dim
+            im_args = {k: v for k, v in im_args.items() if k not in ("in_dim", "mod_up_merge")}
+            self.imnet: LMMLP | None = LMMLP(in_dim, **im_args)
+            self.out_dim = int(im_args["out_dim"])
+        else:
+            self.imnet = None
+            self.out_dim = self.encoder.n_colors if hasattr(self.encoder, "n_colors") else 3
+
+        self.in_channels = int(getattr(self.encoder, "n_colors", 3))
+        self._latent: dict[str, Any] | None = None
+
+    # ----------------------------------------------------------------------------------------
+    # stages
+
+    @property
+    def halo(self) -> int:
+        """LR pixels of context per tile side for a seamless tiled result.
+
+        Encoder receptive radius + 1 for the coef/freq 3x3 convs + 1 for the ensemble neighbour
+        + 1 for the bilinear skip + 1 of margin.
+        """
+        return int(getattr(self.encoder, "receptive_radius", 32)) + 4
+
+    def encode(self, inp: torch.Tensor) -> dict[str, Any]:
+        """Encoder and coef/freq convs.
+
+        Args:
+            inp: (B, C, h, w) normalised to [-1, 1].
+
+        Returns:
+            latent dict: ``inp``, ``coef``, ``freq`` (B, hidden_dim, h, w).
+        """
+        feat = self.encoder(inp)
+        return {"inp": inp, "coef": self.coef(feat), "freq": self.freq(feat)}
+
+    def modulations(self, latent: dict[str, Any], cell: torch.Tensor | None) -> torch.Tensor | None:
+        """Latent-MLP output (B, M, h, w) for the query cells ``cell`` (B, Q, 2) (or None).
+
+        As in the reference, the phase input uses the first ``h*w`` cells of the query batch
+        (all equal in practice); with fewer queries the first cell is broadcast.
+        """
+        if self.hypernet is None:
+            return None
+        coef, freq = latent["coef"], latent["freq"]
+        bs, ch, h, w = coef.shape
+        coef_l = coef.permute(0, 2, 3, 1).reshape(bs, h * w, ch)
+        freq_l = freq.permute(0, 2, 3, 1).reshape(bs, h * w, ch // 2, 2).sum(-1)
+        if self.cell_decode:
+            if cell is None:
+                raise ValueError("cell_decode models need the query cell")
+            rel_cell = cell[:, :h * w] if cell.shape[1] >= h * w else cell[:, :1]
+            rel_cell = rel_cell * torch.tensor([h, w], dtype=cell.dtype, device=cell.device)
+            freq_l = freq_l + self.phase(rel_cell)
+        basis = torch.cat((torch.cos(math.pi * freq_l), torch.sin(math.pi * freq_l)), dim=-1)
+        mod = self.hypernet(coef_l * basis)
+        return mod.view(bs, h, w, -1).permute(0, 3, 1, 2)
+
+    def tables(self, latent: dict[str, Any], mod: torch.Tensor | None) -> dict[str, Any]:
+        """Channel-last per-LR-pixel tables gathered by :meth:`render` (one per MLP layer).
+
+        ``layer0`` = [coef | freq] of the render input, ``mods[k]`` = [scale | shift] of hidden
+        layer k, each (B*h*w, channels), plus the LR coordinate/index map used to find the
+        nearest LR pixel.
+        """
+        coef, freq = latent["coef"], latent["freq"]
+        bs, _, h, w = coef.shape
+        if self.mod_input and mod is not None:
+            c0 = self.mod_dim
+            coef = mod[:, c0:c0 + self.mod_coef_dim]
+            freq = mod[:, c0 + self.mod_coef_dim:]
+
+        def flat(t: torch.Tensor) -> torch.Tensor:
+            return t.permute(0, 2, 3, 1).reshape(bs * h * w, t.shape[1])
+
+        out: dict[str, Any] = {"inp": latent["inp"], "h": h, "w": w, "bs": bs,
+                               "layer0": flat(torch.cat((coef, freq), 1)), "mods": None,
+                               "n_coef": coef.shape[1]}
+        if mod is not None and self.imnet is not None:
+            im = self.imnet
+            hd, depth = im.hidden_dim, im.hidden_depth
+            mods = []
+            for k in range(depth):
+                parts = []
+                if im.mod_scale:
+                    parts.append(mod[:, k * hd:(k + 1) * hd])
+                if im.mod_shift:
+                    off = self.mod_dim // 2 if im.mod_scale else 0
+                    parts.append(mod[:, off + k * hd:off + (k + 1) * hd])
+                mods.append(flat(torch.cat(parts, 1)))
+            out["mods"] = mods
+        dev = coef.device
+        grid = make_coord(h, w, dev).permute(2, 0, 1)  # (2, h, w)
+        index = torch.arange(h * w, device=dev, dtype=torch.float32).view(1, h, w)
+        out["lookup"] = torch.cat((grid, index), 0)[None].expand(bs, 3, h, w)
+        return out
+
+    def render(self, tables: dict[str, Any], coord: torch.Tensor, cell: torch.Tensor | None,
+               chunk: int | None = None) -> torch.Tensor:
+        """Render query points: (B, Q, 2) coords and cells -> (B, Q, out_dim), normalised units.
+
+        Queries are processed ``chunk`` at a time so the working memory does not grow with Q.
+        """
+        q = coord.shape[1]
+        step = q if not chunk or chunk >= q else int(chunk)
+        if step >= q:
+            return self._render_chunk(tables, coord, cell)
+        outs = [self._render_chunk(tables, coord[:, i:i + step],
+                                   None if cell is None else cell[:, i:i + step])
+                for i in range(0, q, step)]
+        return torch.cat(outs, 1)
+
+    def _render_chunk(self, t: dict[str, Any], coord: torch.Tensor,
+                      cell: torch.Tensor | None) -> torch.Tensor:
+        inp: torch.Tensor = t["inp"]
+        coord = coord.float()
+        skip = F.grid_sample(inp, coord.flip(-1).unsqueeze(1).to(inp.dtype), mode="bilinear",
+                             padding_mode="border", align_corners=False)[:, :, 0, :].permute(0, 2, 1)
+        if self.imnet is None:
+            return skip
+        bs, q = coord.shape[:2]
+        h, w = t["h"], t["w"]
+        if self.local_ensemble:
+            # (vy, vx) in (-,-), (-,+), (+,-), (+,+); +1e-6 on both axes for every member.
+            offs = [[vy / h + 1e-6, vx / w + 1e-6] for vy in (-1, 1) for vx in (-1, 1)]
+        else:
+            offs = [[0.0, 0.0]]
+        n_ens = len(offs)
+        shift = torch.tensor(offs, dtype=torch.float32, device=coord.device).view(1, n_ens, 1, 2)
+        coords = (coord.unsqueeze(1) + shift).clamp_(-1 + 1e-6, 1 - 1e-6).view(bs, n_ens * q, 2)
+        # Nearest LR pixel of every member, with grid_sample's own rounding (ties as reference).
+        look = F.grid_sample(t["lookup"], coords.flip(-1).unsqueeze(1), mode="nearest",
+                             align_corners=False)[:, :, 0, :]  # (B, 3, n*Q)
+        hw_t = torch.tensor([h, w], dtype=torch.float32, device=coord.device)
+        rel = (coord.unsqueeze(1) - look[:, :2].permute(0, 2, 1).view(bs, n_ens, q, 2)) * hw_t
+        idx = look[:, 2].long()
+        if bs > 1:
+            idx = idx + torch.arange(bs, device=idx.device).view(bs, 1) * (h * w)
+        idx = idx.view(-1)  # (B * n * Q,), member-major inside each batch item
+
+        l0 = t["layer0"].index_select(0, idx)
+        nc = t["n_coef"]
+        coef, freq = l0[:, :nc], l0[:, nc:]
+        rel_flat = rel.reshape(-1, 1, 2)
+        g = (freq.view(-1, nc // 2, 2) * rel_flat).sum(-1)
+        if self.cell_decode:
+            if cell is None:
+                raise ValueError("cell_decode models need the query cell")
+            rel_cell = cell.float() * hw_t  # (B, Q, 2)
+            phase = (self.imphase if self.mod_input else self.phase)(rel_cell)  # (B, Q, nc/2)
+            g = (g.view(bs, n_ens, q, -1) + phase.unsqueeze(1)).view(-1, nc // 2)
+        x = coef * torch.cat((torch.cos(math.pi * g), torch.sin(math.pi * g)), dim=-1)
+        mods = None
+        if t["mods"] is not None:
+            mods = [m.index_select(0, idx) for m in t["mods"]]
+        pred = self.imnet(x, mods).view(bs, n_ens, q, -1)
+
+        if self.local_ensemble:
+            area = (rel[..., 0] * rel[..., 1]).abs() + 1e-9  # (B, 4, Q)
+            tot = area.permute(1, 0, 2).sum(0)
+            # Each member is weighted by the area of the diagonally opposite one.
+            ret = 0
+            for i in range(n_ens):
+                ret = ret + pred[:, i] * (area[:, n_ens - 1 - i] / tot).unsqueeze(-1)
+        else:
+            ret = pred[:, 0]
+        return ret + skip.to(pred.dtype)
+
+    # ----------------------------------------------------------------------------------------
+    # reference-style entry points
+
+    def gen_feat(self, inp: torch.Tensor) -> dict[str, Any]:
+        """Encode ``inp`` (B, C, h, w) in [-1, 1] and keep it for :meth:`query`."""
+        self._latent = self.encode(inp)
+        self._latent["_cache"] = None
+        return self._latent
+
+    def query(self, coord: torch.Tensor, cell: torch.Tensor | None = None,
+              chunk: int | None = None) -> torch.Tensor:
+        """Render ``coord`` (B, Q, 2) with ``cell`` (B, Q, 2) from the last :meth:`gen_feat`."""
+        if self._latent is None:
+            raise RuntimeError("call gen_feat(inp) before query(coord, cell)")
+        lat = self._latent
+        mod = self.modulations(lat, cell)
+        return self.render(self.tables(lat, mod), coord, cell, chunk)
+
+    def forward(self, inp: torch.Tensor, coord: torch.Tensor,
+                cell: torch.Tensor | None = None, chunk: int | None = None) -> torch.Tensor:
+        """Training/eval forward: inp (B, C, h, w) in [-1, 1]; coord, cell (B, Q, 2).
+
+        Returns (B, Q, out_dim) in normalised units (add 1, halve for [0, 1]).
+        """
+        lat = self.encode(inp)
+        mod = self.modulations(lat, cell)
+        return self.render(self.tables(lat, mod), coord, cell, chunk)
+
+
+# --------------------------------------------------------------------------------------------
+# building, loading and saving in the official layout
+
+def build_lmlte(args: Mapping[str, Any]) -> LMLTE:
+    """An LMLTE network from the official ``model.args`` (copied; unknown keys ignored)."""
+    try:
+        return LMLTE(**copy.deepcopy(dict(args)))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"the LMLTE model args cannot be built ({exc}): the checkpoint's "
+                         "'model.args' is not an LMF LMLTE configuration") from exc
+
+
+def is_lmlte_checkpoint(ckpt: Any) -> bool:
+    """True for the official layout ``{'model': {'name': 'lmlte', 'args': {...}, 'sd': {...}}}``."""
+    model = ckpt.get("model") if isinstance(ckpt, Mapping) else None
+    return (isinstance(model, Mapping) and model.get("name") == "lmlte"
+            and isinstance(model.get("args"), Mapping) and isinstance(model.get("sd"), Mapping))
+
+
+def network_from_checkpoint(ckpt: Mapping[str, Any], source: str = "checkpoint") -> LMLTE:
+    """Build the network of an official-layout checkpoint and load its weights strictly.
+
+    Raises:
+        ModelError: not an LMLTE checkpoint, or weights that do not fit its args.
+    """
+    if not is_lmlte_checkpoint(ckpt):
+        raise ModelError(f"{source} is not an LMF LMLTE checkpoint (expected "
+                         "{'model': {'name': 'lmlte', 'args', 'sd'}}): give an LMLTE .pth file")
+    spec = ckpt["model"]
+    net = build_lmlte(spec["args"])
+    try:
+        net.load_state_dict(spec["sd"], strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0][:200]
+        raise ModelError(f"the weights in {source} do not match its LMLTE args ({first}): the "
+                         "file is damaged or was edited; re-export it") from exc
+    return net
+
+
+def load_lmlte(path: str | os.PathLike[str]) -> LMLTE:
+    """Read an official-layout ``.pth`` (weights-only unpickling) and return the network."""
+    from engine.models.checkpoints import read_checkpoint
+
+    return network_from_checkpoint(read_checkpoint(path), source=f"'{path}'")
+
+
+def checkpoint_dict(model_args: Mapping[str, Any], state_dict: Mapping[str, torch.Tensor],
+                    optimizer: Mapping[str, Any] | None = None, epoch: int = 0) -> dict[str, Any]:
+    """The official layout ``{'model': {'name': 'lmlte', 'args', 'sd'}, 'optimizer', 'epoch'}``.
+
+    ``optimizer`` is ``{'name', 'args', 'sd'}`` as the reference writes it (None -> a fresh Adam
+    record with no state, like an untrained reference checkpoint).
+    """
+    args = {k: copy.deepcopy(v) for k, v in dict(model_args).items() if k != "cmsr_spec"}
+    sd = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
+    if optimizer is None:
+        optimizer = {"name": "adam", "args": {"lr": 1e-4},
+                     "sd": {"state": {}, "param_groups": []}}
+    return {"model": {"name": "lmlte", "args": args, "sd": sd},
+            "optimizer": dict(optimizer), "epoch": int(epoch)}
+
+
+def save_checkpoint(path: str | os.PathLike[str], model_args: Mapping[str, Any],
+                    state_dict: Mapping[str, torch.Tensor], optimizer: Mapping[str, Any] | None = None,
+                    epoch: int = 0, **extra: Any) -> Path:
+    """Write an official-layout checkpoint (readable by the reference ``test.py``).
+
+    Written to a temporary file and renamed, so an interrupted save leaves no broken file.
+    Extra keyword entries are stored at the top level (ignored by the reference tools).
+    """
+    path = Path(path)
+    ck = checkpoint_dict(model_args, state_dict, optimizer, epoch)
+    ck.update(extra)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(ck, tmp)
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,226 @@
+"""LMLTE family support: detect an official LMF ``.pth``, load it, and run it as an :class:`SRModel`.
+
+``upscale`` follows the official test protocol exactly (see ``tests/data/lmlte/README.md``):
+input ``(x - 0.5) / 0.5``, query grid ``make_coord(H, W)``, cell ``(2/H, 2/W) * max(max(sy, sx)/4, 1)``,
+output ``y * 0.5 + 0.5`` clamped to [0, 1]. ``upscale_grid`` renders arbitrary pixel centres with the
+same cell rule (so tiles of a raster are seamless at any fractional scale).
+
+Options (``load_model(..., cmsr=..., chunk=..., precision=...)`` or per call):
+    cmsr: path of a CMSR table (official YAML or JSON); used only above x4, as the official code.
+    chunk: query points rendered at once (default 65536): bounds the working memory.
+    precision: ``float32`` (default), ``float16`` or ``bfloat16`` (autocast; meant for CUDA).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator, Mapping
+
+import torch
+
+from engine.errors import ModelError, ParameterError, ResourceError
+from engine.models.descriptor import SRModel
+from engine.models.lmlte.network import (DEFAULT_CHUNK, LMLTE, MAX_TRAIN_SCALE, cell_factor,
+                                         is_lmlte_checkpoint, make_coord_axis,
+                                         network_from_checkpoint)
+
+FAMILY = "lmlte"
+
+_PRECISIONS = {"float32": None, "fp32": None, "float16": torch.float16, "fp16": torch.float16,
+               "half": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+
+
+def detect(ckpt: Mapping[str, Any]) -> bool:
+    """True for the official LMF layout with ``model.name == 'lmlte'``."""
+    return is_lmlte_checkpoint(ckpt)
+
+
+def load(ckpt: Mapping[str, Any], *, name: str, device: torch.device | str = "cpu",
+         config: str | None = None, options: Mapping[str, Any] | None = None) -> "LMLTEModel":
+    """Build the network of ``ckpt`` (strict weights) on ``device`` in eval mode.
+
+    Raises:
+        ModelError: not an LMLTE checkpoint, weights that do not fit, unreadable CMSR table.
+    """
+    del config  # LMF checkpoints carry their own args
+    opts = dict(options or {})
+    net = network_from_checkpoint(ckpt, source=f"'{name}'").to(torch.device(device)).eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    scale_range = tuple(float(v) for v in opts.pop("scale_range", (1.0, 8.0)))
+    model = LMLTEModel(name=name, family=FAMILY, module=net, in_channels=net.in_channels,
+                       out_channels=net.out_dim, scale_range=scale_range,  # type: ignore[arg-type]
+                       halo=net.halo, options=opts)
+    if opts.get("cmsr"):
+        model.set_cmsr(opts["cmsr"])
+    return model
+
+
+class LMLTEModel(SRModel):
+    """A loaded LMLTE network (point-query model: supports :meth:`upscale_grid`)."""
+
+    cmsr_tables: dict[float, dict[float, float]] | None = None
+
+    def set_cmsr(self, table: Any) -> None:
+        """Enable CMSR above x4 with a table (path, or the parsed ``{target: {scale: thr}}``)."""
+        from engine.models.lmlte import cmsr
+
+        self.cmsr_tables = None if table is None else cmsr.load_table(table)
+
+    # ------------------------------------------------------------------------------------------
+
+    def _opt(self, kwargs: Mapping[str, Any], key: str, default: Any) -> Any:
+        if key in kwargs and kwargs[key] is not None:
+            return kwargs[key]
+        return self.options.get(key, default)
+
+    @contextlib.contextmanager
+    def _precision(self, precision: str | None) -> Iterator[None]:
+        key = str(precision or "float32").lower()
+        if key not in _PRECISIONS:
+            raise ParameterError(f"unknown precision '{precision}': use float32, float16 or bfloat16")
+        dtype = _PRECISIONS[key]
+        if dtype is None:
+            yield
+            return
+        with torch.autocast(device_type=self.device.type, dtype=dtype):
+            yield
+
+    def _check_input(self, lr: torch.Tensor) -> torch.Tensor:
+        if lr.dim() == 3:
+            lr = lr[None]
+        if lr.dim() != 4 or lr.shape[1] != self.in_channels:
+            raise ParameterError(f"model '{self.name}' takes (B, {self.in_channels}, h, w) input, "
+                                 f"got {tuple(lr.shape)}: select {self.in_channels} band(s)")
+        return lr.to(self.device, torch.float32)
+
+    def _prepare(self, lr: torch.Tensor, cell_yx: tuple[float, float]) -> tuple[Any, Any]:
+        """Encoder, modulations and gather tables for ``lr`` with the (already clipped) cell."""
+        net: LMLTE = self.module  # type: ignore[assignment]
+        inp = (lr - 0.5) / 0.5
+        bs = inp.shape[0]
+        cell = torch.tensor(cell_yx, dtype=torch.float32, device=inp.device).view(1, 1, 2)
+        cell = cell.expand(bs, 1, 2)
+        latent = net.encode(inp)
+        mod = net.modulations(latent, cell)
+        return net.tables(latent, mod), mod
+
+    @staticmethod
+    def _cell_value(n_out: int, factor: float) -> float:
+        # float32(float32(2/n) * float32(factor)), exactly what the reference computes.
+        c = torch.tensor(2 / n_out, dtype=torch.float32) * torch.tensor(factor, dtype=torch.float32)
+        return float(c)
+
+    def _render_rows(self, tables: dict[str, Any], ys: torch.Tensor, xs: torch.Tensor,
+                     cell_yx: tuple[float, float], chunk: int) -> torch.Tensor:
+        """Render the grid ys x xs (float32 coords) row block by row block -> (B, C, H, W)."""
+        net: LMLTE = self.module  # type: ignore[assignment]
+        bs = tables["bs"]
+        hh, ww = ys.numel(), xs.numel()
+        out = torch.empty(bs, net.out_dim, hh, ww, dtype=torch.float32, device=ys.device)
+        rows_per = max(1, chunk // max(ww, 1))
+        cols_per = ww if rows_per > 1 or chunk >= ww else chunk
+        for r0 in range(0, hh, rows_per):
+            r1 = min(hh, r0 + rows_per)
+            for c0 in range(0, ww, cols_per):
+                c1 = min(ww, c0 + cols_per)
+                gy, gx = torch.meshgrid(ys[r0:r1], xs[c0:c1], indexing="ij")
+                coord = torch.stack((gy, gx), -1).view(1, -1, 2).expand(bs, -1, 2)
+                cell = coord.new_tensor(cell_yx).view(1, 1, 2).expand(bs, coord.shape[1], 2)
+                pred = net.render(tables, coord, cell)
+                out[:, :, r0:r1, c0:c1] = pred.float().permute(0, 2, 1).reshape(
+                    bs, -1, r1 - r0, c1 - c0)
+        return out
+
+    def _with_backoff(self, fn: Any, chunk: int) -> torch.Tensor:
+        # Out of memory: halve the query chunk and retry (the pipeline then halves the tile).
+        while True:
+            try:
+                return fn(chunk)
+            except torch.OutOfMemoryError as exc:
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                if chunk <= 1024:
+                    raise ResourceError("out of memory while rendering LMLTE queries: use a "
+                                        "smaller tile or the CPU") from exc
+                chunk //= 2
+
+    @torch.no_grad()
+    def upscale(self, lr: torch.Tensor, size: tuple[int, int], *, clamp: bool = True,
+                **kwargs: Any) -> torch.Tensor:
+        """Super-resolve ``lr`` (B, C, h, w) in [0, 1] to exactly ``size`` = (H, W).
+
+        Keyword options: ``chunk``, ``precision``, ``cmsr`` (table path or False to disable);
+        others (``seed``, ``steps``, ...) are ignored.
+
+        Returns:
+            (B, out_channels, H, W) float32, in [0, 1] when ``clamp``.
+        """
+        lr = self._check_input(lr)
+        hh, ww = int(size[0]), int(size[1])
+        if hh < 1 or ww < 1:
+            raise ParameterError(f"output size must be positive, got {size}")
+        h, w = lr.shape[-2:]
+        factor = cell_factor(hh / h, ww / w)
+        cell_yx = (self._cell_value(hh, factor), self._cell_value(ww, factor))
+        chunk = int(self._opt(kwargs, "chunk", DEFAULT_CHUNK))
+        tables_cmsr = kwargs.get("cmsr", None)
+        if tables_cmsr is False:
+            tables = None
+        elif tables_cmsr is not None:
+            from engine.models.lmlte import cmsr
+
+            tables = cmsr.load_table(tables_cmsr)
+        else:
+            tables = self.cmsr_tables
+        with self._precision(self._opt(kwargs, "precision", None)):
+            lut, mod = self._prepare(lr, cell_yx)
+            ys = make_coord_axis(hh, lr.device)
+            xs = make_coord_axis(ww, lr.device)
+            out_of_dist = hh * ww > (MAX_TRAIN_SCALE ** 2) * h * w
+            if tables is not None and out_of_dist and mod is not None:
+                from engine.models.lmlte import cmsr
+
+                out = self._with_backoff(
+                    lambda c: cmsr.render_cmsr(self.module, lut, mod, ys, xs, tables, chunk=c), chunk)
+            else:
+                out = self._with_backoff(
+                    lambda c: self._render_rows(lut, ys, xs, cell_yx, c), chunk)
+        out = out * 0.5 + 0.5
+        return out.clamp_(0, 1) if clamp else out
+
+    @torch.no_grad()
+    def upscale_grid(self, lr: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor,
+                     pixel: tuple[float, float], *, clamp: bool = True,
+                     **kwargs: Any) -> torch.Tensor:
+        """Render output pixels centred at ``rows`` x ``cols`` (LR pixel units from the top/left).
+
+        coord = -1 + 2 * rows / h (and cols / w), cell = (2 dy / h, 2 dx / w) times the reference
+        cell clip ``max(max(1/dy, 1/dx) / 4, 1)``. CMSR is not applied here (it is defined on
+        whole-image level grids, not on arbitrary points).
+
+        Returns:
+            (B, out_channels, len(rows), len(cols)) float32.
+        """
+        lr = self._check_input(lr)
+        h, w = lr.shape[-2:]
+        dy, dx = float(pixel[0]), float(pixel[1])
+        if dy <= 0 or dx <= 0:
+            raise ParameterError(f"output pixel size must be positive, got {pixel}")
+        factor = cell_factor(1.0 / dy, 1.0 / dx)
+        cell_yx = (float(torch.tensor(2 * dy / h * factor, dtype=torch.float32)),
+                   float(torch.tensor(2 * dx / w * factor, dtype=torch.float32)))
+        ys = (-1 + 2 * rows.to(torch.float64) / h).to(device=lr.device, dtype=torch.float32)
+        xs = (-1 + 2 * cols.to(torch.float64) / w).to(device=lr.device, dtype=torch.float32)
+        chunk = int(self._opt(kwargs, "chunk", DEFAULT_CHUNK))
+        with self._precision(self._opt(kwargs, "precision", None)):
+            lut, _mod = self._prepare(lr, cell_yx)
+            out = self._with_backoff(lambda c: self._render_rows(lut, ys, xs, cell_yx, c), chunk)
+        out = out * 0.5 + 0.5
+        return out.clamp_(0, 1) if clamp else out
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-able summary, with the CMSR state."""
+        info = super().describe()
+        info["cmsr"] = self.cmsr_tables is not None
+        return info
