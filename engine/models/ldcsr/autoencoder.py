@@ -212,11 +212,12 @@ class ScaleAwareUpsampler(nn.Module):
     def __init__(self, n_feats: int, out_channels: int = 3, levels: int = 4) -> None:
         super().__init__()
         self.levels = levels
+        # Registration order = the official state_dict order (scale MLP first).
+        self.scale_aware_layer = nn.Sequential(nn.Linear(1, 64), nn.ReLU(),
+                                               nn.Linear(64, levels), nn.Sigmoid())
         self.UPNet_x2_list = nn.Sequential(*[
             nn.Sequential(nn.Conv2d(n_feats, n_feats * 4, 3, padding=1), nn.PixelShuffle(2))
             for _ in range(levels - 1)])
-        self.scale_aware_layer = nn.Sequential(nn.Linear(1, 64), nn.ReLU(),
-                                               nn.Linear(64, levels), nn.Sigmoid())
         self.fuse = nn.Sequential(
             nn.Conv2d(n_feats * levels, 256, 1), nn.ReLU(),
             nn.Conv2d(256, 256, 1), nn.ReLU(),

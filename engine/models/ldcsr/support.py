@@ -31,8 +31,8 @@ from engine.schedulers.ddpm import DDPMScheduler
 #: Key of the official-format config dict embedded in checkpoints we write.
 CONFIG_KEY = "arbsr_config"
 #: Outputs smaller than this (per side) are computed on a reflect-padded input and cropped:
-#: the UNet needs a latent of at least 9 px per side (reflect padding to a multiple of 8).
-MIN_OUT = 96
+#: the UNet reflect-pads its latent (H // 8) to a multiple of 8, which needs at least 5 px.
+MIN_OUT = 40
 
 _STAGE2_MARKERS = ("model.diffusion_model.", "first_stage_model.decoder.", "cond_stage_model.")
 _STAGE1_MARKERS = ("encoder.conv_in.weight", "decoder.upsampler.fuse.0.weight",
