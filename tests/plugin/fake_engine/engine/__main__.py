@@ -79,9 +79,10 @@ def main() -> int:
     for name in ("--scale", "--model", "--device", "--tile"):
         e.add_argument(name)
     t = sub.add_parser("train")
-    t.add_argument("inputs", nargs="+")
-    for name in ("--out", "--model", "--iterations", "--scale-min", "--scale-max", "--patch",
-                 "--batch", "--lr", "--seed", "--device"):
+    t.add_argument("--data", nargs="+")
+    for name in ("--out", "--family", "--init", "--epochs", "--iters-per-epoch", "--scale-min",
+                 "--scale-max", "--patch", "--batch-size", "--lr", "--seed", "--device",
+                 "--time-limit"):
         t.add_argument(name)
     sub.add_parser("models")
     for s in (u, e, t):
@@ -102,14 +103,16 @@ def main() -> int:
                       "cubic": {"psnr": 29.0, "ssim": 0.85},
                       "lanczos": {"psnr": 29.4, "ssim": 0.86}})
     elif a.cmd == "train":
-        steps = int(a.iterations)
+        steps = int(a.epochs) * int(a.iters_per_epoch)
         for i in range(steps):
             emit(event="metric", name="loss", value=1.0 / (i + 1), step=i + 1)
             emit(event="progress", fraction=(i + 1) / steps, message=f"iteration {i + 1}")
             time.sleep(float(os.environ.get("FAKE_ENGINE_SLEEP", "0")) / steps)
-        with open(a.out, "wb") as fh:
+        os.makedirs(a.out, exist_ok=True)
+        ckpt = os.path.join(a.out, "epoch-best.pth")
+        with open(ckpt, "wb") as fh:
             fh.write(b"fake checkpoint")
-        emit(event="done", output=a.out, seconds=0.1)
+        emit(event="done", output=ckpt, seconds=0.1)
     return 0
 
 
