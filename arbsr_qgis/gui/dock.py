@@ -304,7 +304,10 @@ class ArbsrDock(QgsDockWidget):
             self.run_button.setEnabled(True)
             self.cancel_button.setEnabled(False)
             if not any(j.feedback.isCanceled() for j in self.jobs):
-                self.status.setText(f"Done: {good} ok, {bad} failed.")
+                last = next((j.feedback.errors[-1] for j in reversed(self.jobs)
+                             if not j.ok and j.feedback.errors), "")
+                self.status.setText(f"Done: {good} ok, {bad} failed." +
+                                    (f" Last error: {last}" if last else ""))
             self.finished.emit(good, bad)
 
     def _add_result(self, job: Job) -> None:

@@ -1,0 +1,139 @@
+"""The dock driven programmatically: layers, slider/spin, Run as background tasks, results."""
+
+from __future__ import annotations
+
+import pytest
+from qgis.core import QgsProject, QgsRasterLayer
+
+from arbsr_qgis.gui.dock_state import (
+    DockState,
+    output_geometry,
+    output_name,
+    scale_to_slider,
+    slider_to_scale,
+)
+from tests.plugin.conftest import needs_engine, wait_for
+
+
+def test_slider_arithmetic():
+    assert [slider_to_scale(v) for v in (10, 33, 80)] == [1.0, 3.3, 8.0]
+    assert all(scale_to_slider(slider_to_scale(v)) == v for v in range(10, 81))
+    assert scale_to_slider(100.0) == 80 and scale_to_slider(0.2) == 10
+    geo = output_geometry(30, 20, 2.0, 2.0, 2.5)
+    assert (geo.width, geo.height, geo.pixel_x) == (75, 50, 0.8)
+    assert output_name("My ortho (2020)", 2.5) == "My_ortho_2020_x2.5.tif"
+    state = DockState(layer_ids=["a"], scale=3.0, temporary=False, output_folder="")
+    assert "folder" in state.problem()
+    assert DockState.from_json(state.to_json()) == state
+    assert DockState.from_json("garbage") == DockState()
+
+
+@pytest.fixture
+def dock(qgis_iface, qtbot, arbsr_provider):
+    from arbsr_qgis.gui.dock import ArbsrDock
+
+    widget = ArbsrDock(qgis_iface, None)
+    widget.resize(320, 520)
+    widget.show()
+    qtbot.waitExposed(widget)
+    yield widget
+    widget.cancel_all()
+    widget.close_and_disconnect()
+    widget.deleteLater()
+
+
+@pytest.fixture
+def two_layers(small_tif, tmp_path):
+    import shutil
+
+    other = tmp_path / "second.tif"
+    shutil.copy(small_tif, other)
+    layers = [QgsRasterLayer(str(small_tif), "first"), QgsRasterLayer(str(other), "second")]
+    assert all(layer.isValid() for layer in layers)
+    QgsProject.instance().addMapLayers(layers)
+    yield layers
+    QgsProject.instance().removeAllMapLayers()
+    root = QgsProject.instance().layerTreeRoot()
+    for group in root.findGroups():
+        root.removeChildNode(group)
+
+
+def test_slider_and_spin_are_synced(dock, two_layers):
+    dock.set_checked_layers([two_layers[0].id()])
+    dock.slider.setValue(33)
+    assert dock.spin.value() == pytest.approx(3.3)
+    dock.spin.setValue(2.5)
+    assert dock.slider.value() == 25
+    assert "80 × 60 px" in dock.info.text() and "0.8 × 0.8" in dock.info.text()
+    assert dock.layers.count() == 2  # both project rasters are offered
+
+
+def run_and_wait(dock, timeout=180):
+    result = {}
+    dock.finished.connect(lambda good, bad: result.update(good=good, bad=bad))
+    dock.run_button.click()
+    wait_for(lambda: "good" in result, timeout)
+    return result
+
+
+def test_run_adds_results_in_a_group(dock, two_layers, fake_engine, tmp_path):
+    dock.set_checked_layers([layer.id() for layer in two_layers])
+    dock.slider.setValue(20)
+    dock.temporary.setChecked(False)
+    dock.folder.setFilePath(str(tmp_path / "out"))
+    (tmp_path / "out").mkdir()
+    assert run_and_wait(dock) == {"good": 2, "bad": 0}
+    group = QgsProject.instance().layerTreeRoot().findGroup("ArbSR results")
+    names = sorted(node.layer().name() for node in group.findLayers())
+    assert names == ["first ×2", "second ×2"]
+    for node in group.findLayers():
+        assert node.layer().width() == 64 and node.layer().renderer().type() == \
+            two_layers[0].renderer().type()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["first_x2.tif",
+                                                                    "second_x2.tif"]
+    assert dock.progress.value() == 100 and dock.run_button.isEnabled()
+
+
+def test_failure_shows_in_message_bar(dock, two_layers, fake_engine, monkeypatch, qgis_iface):
+    pushed = []
+
+    class Bar:
+        def pushMessage(self, title, text, level=None, duration=None):  # noqa: N802
+            pushed.append((title, text, level))
+
+    monkeypatch.setattr(qgis_iface, "messageBar", lambda: Bar(), raising=False)
+    monkeypatch.setenv("FAKE_ENGINE_FAIL", "out of memory: use a smaller --tile")
+    dock.set_checked_layers([two_layers[0].id()])
+    assert run_and_wait(dock) == {"good": 0, "bad": 1}
+    assert "out of memory: use a smaller --tile" in dock.status.text()
+    from qgis.core import Qgis
+
+    assert pushed and "out of memory: use a smaller --tile" in pushed[-1][1]
+    assert pushed[-1][2] == Qgis.Critical
+
+
+def test_cancel_from_the_dock(dock, two_layers, fake_engine, monkeypatch, tmp_path):
+    monkeypatch.setenv("FAKE_ENGINE_SLEEP", "30")
+    dock.set_checked_layers([two_layers[0].id()])
+    dock.temporary.setChecked(False)
+    dock.folder.setFilePath(str(tmp_path))
+    result = {}
+    dock.finished.connect(lambda good, bad: result.update(good=good, bad=bad))
+    dock.run_button.click()
+    wait_for(lambda: dock.jobs[0].progress > 0, 60)
+    assert dock.cancel_button.isEnabled()
+    dock.cancel_button.click()
+    wait_for(lambda: "good" in result, 30)
+    assert result == {"good": 0, "bad": 1} and dock.status.text() == "Cancelled."
+    assert not list(tmp_path.glob("first_x*"))
+
+
+@needs_engine
+def test_run_real_engine(dock, two_layers):
+    dock.set_checked_layers([two_layers[0].id()])
+    dock.spin.setValue(1.5)
+    dock.device.setCurrentText("cpu")
+    assert run_and_wait(dock, 300) == {"good": 1, "bad": 0}
+    group = QgsProject.instance().layerTreeRoot().findGroup("ArbSR results")
+    (node,) = group.findLayers()
+    assert (node.layer().width(), node.layer().height()) == (48, 36)
