@@ -94,6 +94,31 @@ class LMLTEModel(SRModel):
                                  f"got {tuple(lr.shape)}: select {self.in_channels} band(s)")
         return lr.to(self.device, torch.float32)
 
+    def _window_pad(self, lr: torch.Tensor) -> tuple[torch.Tensor, int, int]:
+        """Window-based encoders (SwinIR): mirror-pad bottom/right as the reference test does.
+
+        Returns the padded input and its size; features then cover the padded grid and query
+        coordinates are mapped onto it (:meth:`_map`), so the output stays aligned.
+        """
+        ws = getattr(self.module.encoder, "window_size", None)
+        h, w = lr.shape[-2:]
+        if not ws:
+            return lr, h, w
+        hp, wp = (h // ws + 1) * ws, (w // ws + 1) * ws
+        lr = torch.cat([lr, torch.flip(lr, [2])], 2)[:, :, :hp]
+        lr = torch.cat([lr, torch.flip(lr, [3])], 3)[:, :, :, :wp]
+        return lr, hp, wp
+
+    @staticmethod
+    def _map(ys: torch.Tensor, xs: torch.Tensor, cell_yx: tuple[float, float], h: int, w: int,
+             hp: int, wp: int) -> tuple[torch.Tensor, torch.Tensor, tuple[float, float]]:
+        """Coordinates/cell relative to an (h, w) image -> relative to its padded (hp, wp) one."""
+        if (hp, wp) == (h, w):
+            return ys, xs, cell_yx
+        ys = ((ys.double() + 1) * (h / hp) - 1).float()
+        xs = ((xs.double() + 1) * (w / wp) - 1).float()
+        return ys, xs, (cell_yx[0] * h / hp, cell_yx[1] * w / wp)
+
     def _prepare(self, lr: torch.Tensor, cell_yx: tuple[float, float]) -> tuple[Any, Any]:
         """Encoder, modulations and gather tables for ``lr`` with the (already clipped) cell."""
         net: LMLTE = self.module  # type: ignore[assignment]
@@ -173,12 +198,14 @@ class LMLTEModel(SRModel):
             tables = cmsr.load_table(tables_cmsr)
         else:
             tables = self.cmsr_tables
+        lr, hp, wp = self._window_pad(lr)
+        ys, xs, cell_yx = self._map(make_coord_axis(hh, lr.device), make_coord_axis(ww, lr.device),
+                                    cell_yx, h, w, hp, wp)
         with self._precision(self._opt(kwargs, "precision", None)):
             lut, mod = self._prepare(lr, cell_yx)
-            ys = make_coord_axis(hh, lr.device)
-            xs = make_coord_axis(ww, lr.device)
             out_of_dist = hh * ww > (MAX_TRAIN_SCALE ** 2) * h * w
-            if tables is not None and out_of_dist and mod is not None:
+            # CMSR level grids are LR-aligned: not defined for a window-padded encoder.
+            if tables is not None and out_of_dist and mod is not None and (hp, wp) == (h, w):
                 from engine.models.lmlte import cmsr
 
                 out = self._with_backoff(
@@ -213,6 +240,8 @@ class LMLTEModel(SRModel):
         ys = (-1 + 2 * rows.to(torch.float64) / h).to(device=lr.device, dtype=torch.float32)
         xs = (-1 + 2 * cols.to(torch.float64) / w).to(device=lr.device, dtype=torch.float32)
         chunk = int(self._opt(kwargs, "chunk", DEFAULT_CHUNK))
+        lr, hp, wp = self._window_pad(lr)
+        ys, xs, cell_yx = self._map(ys, xs, cell_yx, h, w, hp, wp)
         with self._precision(self._opt(kwargs, "precision", None)):
             lut, _mod = self._prepare(lr, cell_yx)
             out = self._with_backoff(lambda c: self._render_rows(lut, ys, xs, cell_yx, c), chunk)
