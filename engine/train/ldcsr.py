@@ -40,7 +40,7 @@ from engine.models.ldcsr import support
 from engine.models.ldcsr.autoencoder import AutoencoderKL
 from engine.models.ldcsr.cond import encode_condition
 from engine.models.ldcsr.config import LDCSRConfig, from_yaml_dict
-from engine.models.ldcsr.network import LDCSRNet, to_lightning_state_dict
+from engine.models.ldcsr.network import LDCSRNet, ema_key, to_lightning_state_dict
 from engine.models.ldcsr.sampler import super_resolve, unet_conditions
 from engine.progress import Log, Metric, Progress, ProgressCallback, ignore
 from engine.schedulers.ddpm import DDPMScheduler
@@ -76,6 +76,8 @@ DEFAULTS: dict[str, Any] = {
     "batch_size": 4,
     "epochs": 10,
     "stage2_epochs": None,    # default: epochs
+    "stage2_lr_patch": None,  # default: lr_patch (stage 2 needs HR crops >= 72 px, see below)
+    "stage2_batch_size": None,  # default: batch_size
     "iters_per_epoch": 50,
     "lr": 2.0e-4,
     "kl_weight": 1.0e-6,
@@ -87,8 +89,11 @@ DEFAULTS: dict[str, Any] = {
     "val_per_source": 2,
 }
 
-#: Smallest HR crop side: the UNet reflect-pads a latent of HR // 8 px, which needs >= 5 px.
+#: Smallest HR crop side: the autoencoder reflect-pads a latent of HR // 8 px (needs >= 5 px).
 MIN_HR = 40
+#: Smallest HR crop side in stage 2: a UNet whose bottom level is 32 wide (= GroupNorm groups)
+#: needs a bottom map larger than 1x1, or its statistics degenerate (latent >= 9 px).
+MIN_HR_STAGE2 = 72
 
 
 def _to_rgb(pairs: list[Pair], rng: np.random.Generator,
@@ -110,8 +115,9 @@ def _to_rgb(pairs: list[Pair], rng: np.random.Generator,
 class _Batches:
     """Draws stackable batches at one random scale, mixing 3-band and replicated samples."""
 
-    def __init__(self, sources: list, cfg: Mapping[str, Any], seed: int) -> None:
-        lo = max(float(cfg["scale_min"]), MIN_HR / int(cfg["lr_patch"]))
+    def __init__(self, sources: list, cfg: Mapping[str, Any], seed: int,
+                 min_hr: int = MIN_HR) -> None:
+        lo = max(float(cfg["scale_min"]), min_hr / int(cfg["lr_patch"]))
         hi = max(lo, float(cfg["scale_max"]))
         common = dict(lr_patch=int(cfg["lr_patch"]), scale_range=(lo, hi),
                       max_invalid=float(cfg["max_invalid"]),
@@ -172,12 +178,23 @@ def save_stage2(path: Path, net: LDCSRNet, ema: dict[str, torch.Tensor], cfg: LD
 
 
 def export_half(src: Path, dst: Path) -> None:
-    """Copy a stage-2 checkpoint with float16 weights (smaller shipped file, same layout)."""
+    """Write a stage-2 checkpoint again with float16 weights (a smaller file to ship).
+
+    The layout stays the official one (keys re-emitted in the official order); loading casts
+    the weights back to float32.
+    """
     ck = torch.load(src, map_location="cpu", weights_only=True)
-    ck["state_dict"] = {k: (v.half() if v.is_floating_point() and v.ndim > 0 else v)
-                        for k, v in ck["state_dict"].items()}
-    ck.pop("arbsr", None)
-    torch.save(ck, dst)
+    cfg = from_yaml_dict(ck[support.CONFIG_KEY])
+    net = support.build(cfg, ck["state_dict"], use_ema=False)
+    ema = {name: ck["state_dict"][key] for name, key in
+           ((n, ema_key(n)) for n, _ in net.unet.named_parameters())}
+    state = to_lightning_state_dict(net, ema, decay=float(ck["state_dict"]["model_ema.decay"]),
+                                    num_updates=int(ck["state_dict"]["model_ema.num_updates"]))
+    state = {k: (v.half() if v.is_floating_point() and v.ndim > 0 else v)
+             for k, v in state.items()}
+    torch.save({"epoch": ck.get("epoch", 0), "global_step": ck.get("global_step", 0),
+                "pytorch-lightning_version": "1.9.5", "state_dict": state,
+                support.CONFIG_KEY: ck[support.CONFIG_KEY]}, dst)
 
 
 def train(config: Mapping[str, Any], progress: ProgressCallback = ignore) -> Path:
@@ -297,6 +314,10 @@ def train(config: Mapping[str, Any], progress: ProgressCallback = ignore) -> Pat
     n_updates = 0
     decay = float(cfg["ema_decay"])
     epochs2 = int(cfg.get("stage2_epochs") or cfg["epochs"])
+    cfg2 = {**cfg, "lr_patch": int(cfg.get("stage2_lr_patch") or cfg["lr_patch"])}
+    bs2 = int(cfg.get("stage2_batch_size") or bs)
+    batches2 = _Batches(sources, cfg2, seed + 5,
+                        min_hr=MIN_HR_STAGE2 if net.unet.bottom_channels <= 32 else MIN_HR)
     total, step, best = epochs2 * ipe, 0, -math.inf
     best_path, last_path = out / "best.ckpt", out / "last.ckpt"
     gen = torch.Generator(device=device).manual_seed(seed + 1)
@@ -308,7 +329,7 @@ def train(config: Mapping[str, Any], progress: ProgressCallback = ignore) -> Pat
         for it in range(ipe):
             for g in opt.param_groups:
                 g["lr"] = cfgmod.learning_rate(cfg, step, total)
-            hr, lr = (t.to(device) for t in batches.draw(bs))
+            hr, lr = (t.to(device) for t in batches2.draw(bs2))
             size = (hr.shape[2], hr.shape[3])
             with torch.no_grad():
                 mean, logvar = ae.encode(hr, lr)

@@ -168,6 +168,7 @@ class UNet(nn.Module):
                     layers.append(Upsample(ch))
                     ds //= 2
                 self.output_blocks.append(EmbedSequential(*layers))
+        self.bottom_channels = mc * cfg.channel_mult[-1]
         self.out = nn.Sequential(GroupNorm32(ch), nn.SiLU(),
                                  nn.Conv2d(mc, cfg.out_channels, 3, padding=1))
 

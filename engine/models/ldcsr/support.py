@@ -14,6 +14,7 @@ Recognised layouts (``ckpt`` is the dict read from the file):
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -31,8 +32,12 @@ from engine.schedulers.ddpm import DDPMScheduler
 #: Key of the official-format config dict embedded in checkpoints we write.
 CONFIG_KEY = "arbsr_config"
 #: Outputs smaller than this (per side) are computed on a reflect-padded input and cropped:
-#: the UNet reflect-pads its latent (H // 8) to a multiple of 8, which needs at least 5 px.
+#: the autoencoder and the UNet reflect-pad a latent of H // 8 px to a multiple of 8, which
+#: needs at least 5 px.
 MIN_OUT = 40
+#: Sampling with a UNet whose bottom level has as many channels as GroupNorm groups (32) needs a
+#: bottom map larger than 1x1 for a single image, i.e. a latent of at least 9 px (reduced configs).
+MIN_OUT_NARROW_UNET = 72
 
 _STAGE2_MARKERS = ("model.diffusion_model.", "first_stage_model.decoder.", "cond_stage_model.")
 _STAGE1_MARKERS = ("encoder.conv_in.weight", "decoder.upsampler.fuse.0.weight",
@@ -148,8 +153,11 @@ class LDCSRModel(SRModel):
         out_h, out_w = int(size[0]), int(size[1])
         # Small outputs: pad the input (reflect) so the latent is big enough, crop afterwards.
         sy, sx = out_h / lr.shape[2], out_w / lr.shape[3]
-        pad_h = max(0, int(-(-(MIN_OUT - out_h) // sy)) + 1) if out_h < MIN_OUT else 0
-        pad_w = max(0, int(-(-(MIN_OUT - out_w) // sx)) + 1) if out_w < MIN_OUT else 0
+        least = MIN_OUT
+        if mode == "sample" and net.unet.bottom_channels <= 32:
+            least = MIN_OUT_NARROW_UNET
+        pad_h = int(math.ceil((least - out_h) / sy)) + 1 if out_h < least else 0
+        pad_w = int(math.ceil((least - out_w) / sx)) + 1 if out_w < least else 0
         run_h, run_w = out_h, out_w
         if pad_h or pad_w:
             x = _pad(x, pad_h, pad_w)
@@ -192,7 +200,8 @@ def load(ckpt: dict[str, Any], *, name: str, device: torch.device, config: str |
     if not is_stage2(ckpt):
         raise ModelError("this is an LDCSR stage-1 (autoencoder) checkpoint: it needs the HR "
                          "image and cannot super-resolve alone; give the stage-2 checkpoint, or "
-                         "train stage 2 from it (python -m engine train --family ldcsr --stage 2)")
+                         "train stage 2 from it (python -m engine train --config "
+                         "ldcsr-demo-stage2.yaml --init STAGE1.ckpt)")
     cfg = resolve_config(ckpt, config)
     state = _state(ckpt) or {}
     net = build(cfg, state, use_ema=bool(options.pop("use_ema", True)))

@@ -130,3 +130,28 @@ def test_half_precision_unet_norm_runs_in_float32():
     norm = GroupNorm32(32).to(torch.bfloat16)
     x = torch.randn(1, 32, 4, 4).to(torch.bfloat16)
     assert norm(x).dtype == torch.bfloat16
+
+
+def test_cards_are_registered():
+    from engine.models.registry import find_card
+
+    sample, fast = find_card("ldcsr"), find_card("ldcsr-fast")
+    assert sample is not None and fast is not None
+    assert sample.family == fast.family == "ldcsr"
+    assert sample.options == {"mode": "sample"} and fast.options == {"mode": "fast"}
+    assert sample.file == fast.file and sample.file.is_file()
+    assert sample.file.stat().st_size < 10 * 2 ** 20
+
+
+def test_bundled_weights_load_and_run():
+    import engine
+
+    torch.set_num_threads(1)
+    fast = engine.load_model("ldcsr-fast")
+    assert not fast.stochastic
+    lr = torch.rand(1, 3, 12, 12, generator=torch.Generator().manual_seed(3))
+    out = fast.upscale(lr, (30, 30))
+    assert out.shape == (1, 3, 30, 30) and torch.isfinite(out).all()
+    sample = engine.load_model("ldcsr")
+    assert sample.stochastic
+    assert torch.equal(sample.upscale(lr, (30, 30), seed=4), sample.upscale(lr, (30, 30), seed=4))
