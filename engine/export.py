@@ -2,10 +2,10 @@
 
 The exported graph is the network's own forward ``pred = net(inp, coord, cell)`` with the query
 coordinates and cells as real inputs (see :mod:`engine.models.exported`), so one file serves any
-LR size and any output size. Export = trace (TorchScript) or ``torch.export`` (ONNX, opset 18,
-which has ``GridSample``), then a check that the exported graph reproduces the eager network on
-inputs of a *different* size than the one it was traced with: a graph that froze a shape fails
-here instead of producing wrong pictures later.
+LR size and any output size. Export = ``torch.jit.trace`` (TorchScript; ONNX through the
+TorchScript-based exporter, opset 17, which has ``GridSample``), then a check that the exported
+graph reproduces the eager network on inputs of a *different* size than the traced one: a graph
+that froze a shape fails here instead of producing wrong pictures later.
 
 Diffusion families (LDCSR, MoE) are not exported: their samplers are loops around several
 networks with data-dependent sizes; run them with the eager engine.
@@ -13,13 +13,15 @@ networks with data-dependent sizes; run them with the eager engine.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
+import sys
 import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -35,7 +37,7 @@ FORMATS = ("torchscript", "onnx")
 SUFFIX = {"torchscript": ".pt", "onnx": ".onnx"}
 #: Families whose network has the ``forward(inp, coord, cell)`` point-query signature.
 EXPORTABLE = ("lmlte",)
-ONNX_OPSET = 18
+ONNX_OPSET = 17  # GridSample since opset 16
 
 #: Parity tolerance (max |diff| of ``pred`` in normalised units) of the self-check.
 TOLERANCE = {"float32": 1e-4, "float16": 0.1, "int8": 0.1}
@@ -60,6 +62,82 @@ class PointQueryGraph(nn.Module):
         if self.half:
             return self.net(inp.half(), coord.half(), cell.half()).float()
         return self.net(inp, coord, cell).float()
+
+
+# -- tracing a network whose code builds small tensors from its input sizes ----------------------
+#
+# ``torch.jit.trace`` records sizes read from tensors (``x.shape``) as graph values, but
+# ``torch.tensor([h, w])`` and NumPy arithmetic on sizes become constants: the graph then only
+# works at the traced LR size. The export self-check catches that; these stand-ins avoid it by
+# building such tensors with tensor operations while the network's module is traced. They are
+# used only during the trace and give the same values as the originals (checked by the parity
+# tests at sizes other than the traced one).
+
+def _as_float64(value: Any) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        return value.to(torch.float64)
+    return torch.scalar_tensor(float(value), dtype=torch.float64)
+
+
+def _nested(data: Any) -> torch.Tensor:
+    if isinstance(data, (list, tuple)):
+        return torch.stack([_nested(d) for d in data])
+    return _as_float64(data)
+
+
+def _has_tensor(data: Any) -> bool:
+    if isinstance(data, (list, tuple)):
+        return any(_has_tensor(d) for d in data)
+    return isinstance(data, torch.Tensor)
+
+
+class _SizeAwareTorch:
+    """``torch`` for a network module during tracing: ``torch.tensor`` of traced sizes stays live."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(torch, name)
+
+    @staticmethod
+    def tensor(data: Any, *args: Any, dtype: torch.dtype | None = None,
+               device: Any = None, **kwargs: Any) -> torch.Tensor:
+        if _has_tensor(data):
+            return _nested(data).to(dtype=dtype or torch.float32, device=device)
+        return torch.tensor(data, *args, dtype=dtype, device=device, **kwargs)
+
+
+def _coord_axis(n: Any, device: Any = None) -> torch.Tensor:
+    """``float32(-1 + 1/n) + float32(2/n) * i`` with tensor ops (n may be a traced size)."""
+    n64 = _as_float64(n)
+    start = (1.0 / n64 - 1.0).float()
+    step = (2.0 / n64).float()
+    count = n if isinstance(n, torch.Tensor) else int(n)
+    return (start + step * torch.arange(count, dtype=torch.float32)).to(device)
+
+
+@contextlib.contextmanager
+def traceable(net: nn.Module) -> Iterator[None]:
+    """Within the block, the modules defining ``net``'s layers build size tensors traceably.
+
+    Replaces the module globals ``torch`` (by :class:`_SizeAwareTorch`) and ``make_coord_axis``
+    (by :func:`_coord_axis`) where a module defines them; restores them on exit.
+    """
+    names = {type(m).__module__ for m in net.modules()}
+    saved: list[tuple[Any, str, Any]] = []
+    try:
+        for name in sorted(names):
+            mod = sys.modules.get(name)
+            if mod is None or name == __name__ or name.startswith("torch."):
+                continue
+            if getattr(mod, "torch", None) is torch:
+                saved.append((mod, "torch", torch))
+                mod.torch = _SizeAwareTorch()  # type: ignore[attr-defined]
+            if callable(getattr(mod, "make_coord_axis", None)):
+                saved.append((mod, "make_coord_axis", mod.make_coord_axis))
+                mod.make_coord_axis = _coord_axis  # type: ignore[attr-defined]
+        yield
+    finally:
+        for mod, attr, value in reversed(saved):
+            setattr(mod, attr, value)
 
 
 @dataclass
@@ -201,7 +279,8 @@ def _export_torchscript(graph: nn.Module, inputs: tuple[torch.Tensor, ...], path
         # torch.jit is deprecated in favour of torch.export, but TorchScript is still the one
         # format that C++/mobile deployments load without Python; the parity check guards it.
         warnings.simplefilter("ignore")
-        traced = torch.jit.trace(graph, inputs, check_trace=False)
+        with traceable(graph):
+            traced = torch.jit.trace(graph, inputs, check_trace=False)
         traced = torch.jit.freeze(traced.eval()) if meta.quantized is None else traced
     torch.jit.save(traced, str(path), _extra_files={META_NAME: meta.to_json()})
 
@@ -211,20 +290,27 @@ def _export_onnx(graph: nn.Module, inputs: tuple[torch.Tensor, ...], path: Path,
     try:
         import onnx
     except ImportError as exc:
-        raise ModelError("ONNX export needs the onnx and onnxscript packages: pip install "
-                         "onnx onnxscript (see requirements.txt)") from exc
-    from torch.export import Dim
-
+        raise ModelError("ONNX export needs the onnx package: pip install onnx (see "
+                         "requirements.txt)") from exc
     from engine.models.exported.onnx import META_KEY
 
-    dyn = {"inp": {0: Dim.AUTO, 2: Dim.AUTO, 3: Dim.AUTO},
-           "coord": {0: Dim.AUTO, 1: Dim.AUTO}, "cell": {0: Dim.AUTO, 1: Dim.AUTO}}
     if meta.precision == "float16":
         inputs = (inputs[0].half(), inputs[1], inputs[2])
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        program = _quiet_onnx_export(graph, inputs, dyn)
-    program.save(str(path), external_data=False)
+    # The TorchScript-based exporter, run on the same trace as the TorchScript format: sizes
+    # stay graph values (dynamic axes below). torch.export (dynamo=True) specialises on the LR
+    # size wherever a network computes with sizes in Python, as LMLTE does.
+    axes = {"inp": {0: "batch", 2: "height", 3: "width"}, "coord": {0: "batch", 1: "queries"},
+            "cell": {0: "batch", 1: "queries"}, "pred": {0: "batch", 1: "queries"}}
+    try:
+        with warnings.catch_warnings(), torch.no_grad(), traceable(graph):
+            warnings.simplefilter("ignore")
+            torch.onnx.export(graph, inputs, str(path), dynamo=False,
+                              input_names=["inp", "coord", "cell"], output_names=["pred"],
+                              dynamic_axes=axes, opset_version=ONNX_OPSET)
+    except Exception as exc:  # the exporter raises many types (SymbolicValueError, ...)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ModelError(f"ONNX export failed ({first[:200]}): export to TorchScript instead "
+                         "(--format torchscript)") from exc
     model = onnx.load(str(path))
     if int8:
         model = _onnx_int8(model, path)
@@ -232,26 +318,6 @@ def _export_onnx(graph: nn.Module, inputs: tuple[torch.Tensor, ...], path: Path,
     entry = model.metadata_props.add()
     entry.key, entry.value = META_KEY, meta.to_json()
     onnx.save(model, str(path))
-
-
-def _quiet_onnx_export(graph: nn.Module, inputs: tuple[torch.Tensor, ...],
-                       dyn: dict[str, Any]) -> Any:
-    # The exporter prints progress lines on stdout, which is the CLI's JSON channel: keep it
-    # there only in the log of the exception if the export fails.
-    import contextlib
-    import io
-
-    buf = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(buf):
-            return torch.onnx.export(graph, inputs, dynamo=True, dynamic_shapes=dyn,
-                                     input_names=["inp", "coord", "cell"], output_names=["pred"],
-                                     opset_version=ONNX_OPSET, external_data=False,
-                                     verbose=False)
-    except Exception as exc:  # the exporter wraps failures in many types
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ModelError(f"ONNX export failed ({first[:200]}): export to TorchScript instead "
-                         "(--format torchscript)") from exc
 
 
 def _onnx_int8(model: Any, path: Path) -> Any:
