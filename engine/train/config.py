@@ -57,8 +57,11 @@ def load_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     import yaml
 
     p = Path(path)
-    if not p.is_file() and (CONFIGS / p).is_file():
-        p = CONFIGS / p
+    if not p.is_file():
+        for cand in (CONFIGS / p, CONFIGS / f"{p}.yaml"):
+            if cand.is_file():
+                p = cand
+                break
     if not p.is_file():
         raise ParameterError(f"training config '{path}' does not exist: give a YAML file or one "
                              f"of {sorted(q.name for q in CONFIGS.glob('*.yaml'))}")

@@ -301,7 +301,7 @@ def train(config: Mapping[str, Any], progress: ProgressCallback = ignore) -> Pat
                 nn.utils.clip_grad_norm_(model.parameters(), float(cfg["grad_clip"]))
             optimizer.step()
             step += 1
-            run_loss += float(loss)
+            run_loss += loss.item()
             if it % 10 == 0 or it == ipe - 1:
                 progress(Progress(step / total, f"epoch {epoch}/{epochs} iter {it + 1}/{ipe} "
                                                 f"loss {run_loss / (it + 1):.4f}"))
