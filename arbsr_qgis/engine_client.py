@@ -369,6 +369,8 @@ def read_cards(dirs: Sequence[Path]) -> list[dict[str, Any]]:
             except (OSError, ValueError):
                 continue
             if isinstance(data, dict) and data.get("name"):
+                if data.get("file") and not Path(data["file"]).is_absolute():
+                    data["file"] = str(card.parent / data["file"])  # cards name files beside them
                 models.append(data)
     return models
 

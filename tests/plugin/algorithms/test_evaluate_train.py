@@ -87,3 +87,24 @@ def test_evaluate_real_engine(arbsr_provider, wv2_mul_crop, tmp_path):
                                             "OUTPUT_HTML": str(tmp_path / "r.html")})
     assert 10 < res["PSNR_MODEL"] < 80 and 10 < res["PSNR_CUBIC"] < 80
     assert (tmp_path / "r.html").is_file()
+
+
+@pytest.mark.slow
+def test_train_real_engine_fine_tunes_default_model(arbsr_provider, tmp_path):
+    import processing
+
+    from tests.conftest import smooth_image, write_geotiff
+
+    alg = QgsApplication.processingRegistry().algorithmById("arbsr:train")
+    registered = [n for n in alg.parameterDefinition("MODEL").options() if n == "lmlte-default"]
+    if not registered:
+        pytest.skip("the default LMLTE model is not registered")
+    src = write_geotiff(tmp_path / "hr.tif",
+                        (smooth_image(48, 48, bands=1, seed=4) * 255).round().astype("uint8"))
+    res = processing.run("arbsr:train", {"INPUTS": [str(src)], "MODEL": registered[0],
+                                         "EPOCHS": 1, "ITERS_PER_EPOCH": 1, "BATCH_SIZE": 1,
+                                         "PATCH_SIZE": 8, "SCALE_MAX": 2.0, "DEVICE": "cpu",
+                                         "OUTPUT": str(tmp_path / "run")})
+    assert res["CHECKPOINT_FILE"].endswith(".pth")
+    assert (tmp_path / "run" / res["CHECKPOINT_FILE"].split("/")[-1]).is_file()
+    assert math.isfinite(res["FINAL_LOSS"])
