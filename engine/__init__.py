@@ -5,12 +5,14 @@ Public API::
     import engine
     model = engine.load_model("lmlte-default", device="cpu")
     sr = model.upscale(lr, size=(H, W))      # (B, C, h, w) in [0, 1] -> (B, C, H, W)
+    big = engine.enhance(array, 2.5)         # NumPy HW/CHW/HWC, any dtype -> same layout/dtype
 
 The engine never imports QGIS or Qt; the QGIS plugin drives it through ``python -m engine``.
 """
 
 from __future__ import annotations
 
+from engine.api import enhance
 from engine.errors import (
     Cancelled,
     DeviceError,
@@ -38,6 +40,7 @@ __all__ = [
     "ResourceError",
     "SRModel",
     "__version__",
+    "enhance",
     "list_models",
     "load_model",
 ]
