@@ -1,0 +1,12 @@
+"""MoE-DiffSR: residual diffusion U-Net with LR-routed mixtures of conv experts (issue #8).
+
+Modules: ``lr_encoder`` (LR features and per-level pyramid), ``router`` (top-k patch router,
+balance and z losses), ``experts`` (AdaGN conv experts, sparse gather/scatter dispatch),
+``denoiser`` (the U-Net), ``support`` (checkpoint detection, loading, DDIM sampling loop).
+"""
+
+from __future__ import annotations
+
+from engine.models.moe.denoiser import MoEDiffSRNet
+
+__all__ = ["MoEDiffSRNet"]

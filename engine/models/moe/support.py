@@ -1,0 +1,172 @@
+"""Registry support for MoE-DiffSR: checkpoint detection, loading and the sampling loop.
+
+Checkpoint layout (ours, shaped like LMF's so the same tools read it)::
+
+    {"model": {"name": "moe-diffsr", "args": {...MoEDiffSRNet kwargs...}, "sd": state_dict},
+     "scheduler": {...DDIMScheduler kwargs...},      # optional, defaults below
+     "epoch"/"step", "config", ...}                   # optional training metadata
+
+The model is band-wise (1 channel in, 1 out): a raster with any number of bands is processed
+band by band, every band normalised to [0, 1] by the caller.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+
+from engine.errors import ModelError, ParameterError
+from engine.models.descriptor import SRModel
+from engine.models.moe.denoiser import MoEDiffSRNet
+from engine.schedulers.ddim import DDIMScheduler
+
+NAME = "moe-diffsr"
+DEFAULT_SCHEDULER: dict[str, Any] = {"num_train_timesteps": 1000, "beta_schedule": "cosine",
+                                     "prediction_type": "v"}
+DEFAULT_STEPS = 20
+DEFAULT_SEED = 0
+
+
+def detect(checkpoint: dict[str, Any]) -> bool:
+    """True for an ArbSR MoE-DiffSR checkpoint (``model.name == 'moe-diffsr'`` with weights)."""
+    spec = checkpoint.get("model") if isinstance(checkpoint, dict) else None
+    return isinstance(spec, dict) and spec.get("name") == NAME and isinstance(spec.get("sd"), dict)
+
+
+def make_checkpoint(net: MoEDiffSRNet, scheduler: DDIMScheduler | None = None,
+                    **extra: Any) -> dict[str, Any]:
+    """The checkpoint dict of ``net`` (weights copied to the CPU)."""
+    sd = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+    sched = dict(scheduler.config) if scheduler is not None else dict(DEFAULT_SCHEDULER)
+    return {"model": {"name": NAME, "args": dict(net.args), "sd": sd}, "scheduler": sched,
+            **extra}
+
+
+@torch.no_grad()
+def sample(net: MoEDiffSRNet, scheduler: DDIMScheduler, lr: torch.Tensor,
+           size: tuple[int, int], *, steps: int = DEFAULT_STEPS,
+           generator: torch.Generator | None = None,
+           callback: Callable[[int, int], None] | None = None) -> torch.Tensor:
+    """DDIM sampling of the HR image.
+
+    Args:
+        net: the denoiser (eval mode).
+        scheduler: its scheduler (prediction type as trained).
+        lr: (N, C, h, w) float in [-1, 1], C = ``net.in_channels``.
+        size: (H, W) exact output size.
+        steps: DDIM steps.
+        generator: source of the initial noise (and of step noise when ``eta > 0``); on the
+            same device as ``lr``.
+        callback: called with (step done, steps) after each step.
+
+    Returns:
+        (N, C, H, W) float in [-1, 1] (not clamped).
+    """
+    n, c = lr.shape[:2]
+    height, width = size
+    up = F.interpolate(lr, size=(height, width), mode="bicubic", align_corners=False)
+    scale = torch.full((n,), (height / lr.shape[-2] + width / lr.shape[-1]) / 2,
+                       device=lr.device)
+    x = torch.randn((n, c, height, width), generator=generator, device=lr.device,
+                    dtype=lr.dtype)
+    scheduler.set_timesteps(steps)
+    timesteps = scheduler._check_ready()
+    for i, t in enumerate(timesteps.tolist()):
+        tt = torch.full((n,), t, device=lr.device, dtype=torch.long)
+        pred = net(x, tt, up, lr, scale).to(x.dtype)
+        x = scheduler.step(pred, t, x, generator=generator).prev_sample
+        if callback is not None:
+            callback(i + 1, len(timesteps))
+    return up + x / net.residual_scale
+
+
+class MoEModel(SRModel):
+    """Loaded MoE-DiffSR model; :meth:`upscale` runs seeded DDIM sampling."""
+
+    scheduler: DDIMScheduler
+
+    def upscale(self, lr: torch.Tensor, size: tuple[int, int], *, clamp: bool = True,
+                seed: int | None = None, steps: int | None = None, eta: float | None = None,
+                **kwargs: Any) -> torch.Tensor:
+        """Super-resolve ``lr`` (B, C, h, w) in [0, 1] to exactly ``size`` (H, W).
+
+        Args:
+            lr: any channel count: each channel is super-resolved on its own (band-wise model).
+            size: exact output (H, W), any fractional scale.
+            clamp: clamp to [0, 1].
+            seed: seed of the sampling noise (default 0: repeated runs give the same result).
+                The noise is drawn by a ``torch.Generator`` on the model's device.
+            steps: DDIM steps (default from the model card, else 20).
+            eta: DDIM stochasticity (default 0).
+
+        Returns:
+            (B, C, H, W) float32.
+        """
+        if lr.dim() != 4:
+            raise ParameterError(f"lr must be (B, C, h, w), got shape {tuple(lr.shape)}")
+        height, width = int(size[0]), int(size[1])
+        if height < 1 or width < 1:
+            raise ParameterError(f"output size must be positive, got {size}")
+        steps = int(steps if steps is not None else self.options.get("steps", DEFAULT_STEPS))
+        if not 1 <= steps <= self.scheduler.num_train_timesteps:
+            raise ParameterError(f"--steps must be between 1 and "
+                                 f"{self.scheduler.num_train_timesteps}, got {steps}")
+        seed = int(seed if seed is not None else self.options.get("seed", DEFAULT_SEED))
+        dev = self.device
+        b, c, h, w = lr.shape
+        x = lr.to(dev, torch.float32).reshape(b * c, 1, h, w) * 2 - 1
+        gen = torch.Generator(device=dev).manual_seed(seed)
+        self.scheduler.eta = float(eta if eta is not None else self.options.get("eta", 0.0))
+        half = dev.type == "cuda" and bool(self.options.get("half", True))
+        with torch.autocast(device_type=dev.type, dtype=torch.float16, enabled=half):
+            out = sample(self.module, self.scheduler, x, (height, width), steps=steps,  # type: ignore[arg-type]
+                         generator=gen)
+        out = ((out.float() + 1) / 2).reshape(b, c, height, width)
+        return out.clamp(0, 1) if clamp else out
+
+    def describe(self) -> dict[str, Any]:
+        info = super().describe()
+        info["steps"] = int(self.options.get("steps", DEFAULT_STEPS))
+        return info
+
+
+def build(args: dict[str, Any]) -> MoEDiffSRNet:
+    """A network from recorded hyperparameters."""
+    return MoEDiffSRNet(**args)
+
+
+def load(checkpoint: dict[str, Any], *, name: str, device: torch.device,
+         config: str | None = None, options: dict[str, Any] | None = None) -> MoEModel:
+    """Build the network from the checkpoint (strict), on ``device``, in eval mode.
+
+    Raises:
+        ModelError: not a MoE-DiffSR checkpoint, or weights that do not fit the recorded args.
+    """
+    if not detect(checkpoint):
+        raise ModelError(f"'{name}' is not a MoE-DiffSR checkpoint (expected "
+                         "{'model': {'name': 'moe-diffsr', 'args', 'sd'}})")
+    spec = checkpoint["model"]
+    try:
+        net = build(dict(spec.get("args", {})))
+        net.load_state_dict(spec["sd"], strict=True)
+    except (TypeError, RuntimeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0][:160]
+        raise ModelError(f"MoE-DiffSR checkpoint '{name}' does not match its recorded "
+                         f"architecture ({first}): re-export it with the training command") from exc
+    net.to(device).eval()
+    sched_cfg = {**DEFAULT_SCHEDULER, **dict(checkpoint.get("scheduler") or {})}
+    scheduler = DDIMScheduler(**sched_cfg)
+    # Context a tile needs: the LR encoder's radius plus the U-Net's reach, which at the
+    # coarsest level spans two routing patches (router pooling and expert halo) of
+    # unshuffle * 2**(levels-1) * patch output pixels, i.e. up to that many LR pixels at x1.
+    halo = net.encoder.receptive_radius + net.size_multiple
+    model = MoEModel(name=name, family="moe", module=net, in_channels=1, out_channels=1,
+                     scale_range=(1.0, 8.0), halo=int(halo), stochastic=True,
+                     options=dict(options or {}))
+    model.scheduler = scheduler
+    return model
+
+
+__all__ = ["NAME", "MoEModel", "build", "detect", "load", "make_checkpoint", "sample"]
