@@ -204,3 +204,21 @@ def test_cancel_mid_run_real_engine(arbsr_provider, tmp_path):
     assert done["ok"] is False and time.monotonic() - start < 10
     assert not out.exists()
     assert not [p for p in os.listdir(tmp_path) if p.startswith("big_sr")]
+
+
+def test_interpreter_without_torch_gives_a_fix(arbsr_provider, small_tif, tmp_path, monkeypatch):
+    """The real engine started by a Python that lacks torch (Debian's /usr/bin/python3 here)."""
+    import subprocess
+
+    import processing
+
+    if subprocess.run(["/usr/bin/python3", "-c", "import torch"], capture_output=True,
+                      check=False).returncode == 0:
+        pytest.skip("/usr/bin/python3 has torch on this machine")
+    monkeypatch.setenv("ARBSR_PYTHON", "/usr/bin/python3")
+    with pytest.raises(QgsProcessingException, match="has no PyTorch") as info:
+        processing.run("arbsr:upscale", {"INPUT": str(small_tif), "SCALE": 2.0,
+                                         "OUTPUT": str(tmp_path / "o.tif")})
+    assert "/usr/bin/python3 -m pip install torch" in str(info.value)
+    assert "Engine Python" in str(info.value)
+    assert not (tmp_path / "o.tif").exists()
