@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -292,12 +295,50 @@ def test_train_smoke_on_a_raster(tmp_path: Path, geotiff) -> None:  # type: igno
 
     data = (smooth_image(96, 96, bands=2, seed=4) * 1000).astype("uint16")
     src = geotiff(data)
-    cfg = {"data": [str(src)], "out": str(tmp_path / "run"), "lr_patch": 12, "batch": 2,
-           "iterations": 3, "val_every": 2, "val_pairs": 2, "holdout": 0.25,
-           "scale_range": [1.5, 2.5], "model": {k: list(v) if isinstance(v, tuple) else v
+    cfg = {"data": [str(src)], "out": str(tmp_path / "run"), "lr_patch": 12, "batch_size": 2,
+           "epochs": 2, "iters_per_epoch": 2, "val_patch": 12, "val_per_source": 1,
+           "holdout": 0.3, "scale_min": 1.5, "scale_max": 2.5, "device": "cpu", "model": {k: list(v) if isinstance(v, tuple) else v
                                                for k, v in TINY.items()}}
     best = train(cfg)
     assert best.is_file() and (tmp_path / "run" / "moe-last.pth").is_file()
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert [h["step"] for h in history] == [2, 4]
+    assert len(history[0]["usage"]) == len(TINY["channels"]) * 2 + 1  # type: ignore[arg-type]
     model = support.load(torch.load(best, weights_only=True), name="b",
                          device=torch.device("cpu"))
     assert model.upscale(torch.rand(1, 1, 6, 6), (13, 13), steps=2).shape == (1, 1, 13, 13)
+
+
+def test_train_and_upscale_through_the_cli(tmp_path: Path, geotiff) -> None:  # type: ignore[no-untyped-def]
+    """python -m engine train --family moe, then upscale a raster at a fractional scale."""
+    from tests.conftest import ROOT, smooth_image
+
+    src = geotiff((smooth_image(80, 80, seed=2) * 4000).astype("uint16"))
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(json.dumps({"family": "moe", "model": {k: list(v) if isinstance(v, tuple)
+                                                          else v for k, v in TINY.items()}}))
+    env = {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    run = subprocess.run([sys.executable, "-m", "engine", "train", "--config", str(cfg),
+                          "--data", str(src), "--out", str(tmp_path / "run"), "--epochs", "1",
+                          "--iters-per-epoch", "2", "--batch-size", "2", "--patch", "12",
+                          "--threads", "1", "--device", "cpu", "--progress", "json"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    done = json.loads(run.stdout.strip().splitlines()[-1])
+    assert done["event"] == "done" and Path(done["output"]).is_file()
+    out = tmp_path / "up.tif"
+    args = [sys.executable, "-m", "engine", "upscale", str(src), str(out), "--scale", "1.7",
+            "--model", done["output"], "--steps", "2", "--seed", "3", "--device", "cpu",
+            "--progress", "json"]
+    first = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    from osgeo import gdal
+
+    ds = gdal.Open(str(out))
+    assert (ds.RasterXSize, ds.RasterYSize) == (136, 136)
+    a = ds.ReadAsArray()
+    ds = None
+    again = subprocess.run(args + ["--overwrite"], cwd=ROOT, env=env, capture_output=True,
+                           text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert np.array_equal(gdal.Open(str(out)).ReadAsArray(), a)  # same seed, same pixels
