@@ -16,7 +16,7 @@ TILE = "ARBSR_DEFAULT_TILE"
 MODELS_DIR = "ARBSR_MODELS_DIR"
 
 DEVICES = ("auto", "cpu", "cuda")
-DEFAULT_TILE = 256
+DEFAULT_TILE = 0  # 0: the engine picks (it backs off by itself when memory runs out)
 
 
 def _config():
@@ -41,7 +41,7 @@ def register(group: str, icon=None) -> None:
                               valuetype=Setting.FILE))
     config.addSetting(Setting(group, DEVICE, "Default device", DEVICES[0],
                               valuetype=Setting.SELECTION, options=list(DEVICES)))
-    config.addSetting(Setting(group, TILE, "Default tile size (pixels)", DEFAULT_TILE,
+    config.addSetting(Setting(group, TILE, "Default tile size in pixels (0 = the engine's choice)", DEFAULT_TILE,
                               valuetype=Setting.INT))
     config.addSetting(Setting(group, MODELS_DIR, "Extra models folder (JSON model cards)", "",
                               valuetype=Setting.FOLDER))
@@ -82,7 +82,7 @@ def default_device() -> str:
 
 
 def default_tile() -> int:
-    """Tile size in pixels used when the algorithm's TILE_SIZE is 0."""
+    """Tile size in pixels used when the algorithm's TILE_SIZE is 0 (0: engine default)."""
     try:
         return max(int(_value(TILE, DEFAULT_TILE)), 0)
     except (TypeError, ValueError):

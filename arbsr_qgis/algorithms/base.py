@@ -111,7 +111,7 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
             self.DEVICE, self.tr("Device"), options=list(settings.DEVICES),
             defaultValue=settings.default_device(), usesStaticStrings=True))
         tile = QgsProcessingParameterNumber(
-            self.TILE_SIZE, self.tr("Tile size in pixels (0 = ArbSR setting)"),
+            self.TILE_SIZE, self.tr("Tile size in pixels (0 = ArbSR setting, else the engine's choice)"),
             type=QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0,
             maxValue=16384)
         tile.setFlags(tile.flags() | QgsProcessingParameterDefinition.FlagAdvanced)

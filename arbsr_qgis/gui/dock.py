@@ -53,6 +53,7 @@ from arbsr_qgis.gui.dock_state import (
 
 ALGORITHM = "arbsr:upscale"
 GROUP = "ArbSR results"
+PROJECT_SCOPE, PROJECT_KEY = "ArbSR", "dock_state"
 
 
 class _Feedback(QgsProcessingFeedback):
@@ -95,8 +96,10 @@ class ArbsrDock(QgsDockWidget):
         project = QgsProject.instance()
         project.layersAdded.connect(self.refresh_layers)
         project.layersRemoved.connect(self.refresh_layers)
+        project.readProject.connect(self.restore_state)
         self.refresh_layers()
         self.refresh_models()
+        self.restore_state()
 
     # --- widgets ----------------------------------------------------------------------------
 
@@ -228,6 +231,22 @@ class ArbsrDock(QgsDockWidget):
                          output_folder=self.folder.filePath(),
                          temporary=self.temporary.isChecked())
 
+    def restore_state(self, *_args) -> None:
+        """Settings of the last Run saved in the project (layers, scale, model, output)."""
+        text, found = QgsProject.instance().readEntry(PROJECT_SCOPE, PROJECT_KEY, "")
+        if not found or not text:
+            return
+        state = DockState.from_json(text)
+        self.refresh_layers()
+        self.set_checked_layers(state.layer_ids)
+        if self.model.findText(state.model) >= 0:
+            self.model.setCurrentText(state.model)
+        if self.device.findText(state.device) >= 0:
+            self.device.setCurrentText(state.device)
+        self.spin.setValue(state.scale)
+        self.temporary.setChecked(state.temporary)
+        self.folder.setFilePath(state.output_folder)
+
     def update_info(self, *_args) -> None:
         """Show the output size and pixel size for the first ticked layer."""
         ids = self.checked_layer_ids()
@@ -254,6 +273,7 @@ class ArbsrDock(QgsDockWidget):
         if problem:
             self._message(problem, Qgis.Warning)
             return
+        QgsProject.instance().writeEntry(PROJECT_SCOPE, PROJECT_KEY, state.to_json())
         registry = QgsApplication.processingRegistry()
         self.jobs = []
         for layer_id in state.layer_ids:
@@ -349,9 +369,11 @@ class ArbsrDock(QgsDockWidget):
     def close_and_disconnect(self) -> None:
         """Plugin unload: stop listening to the project."""
         project = QgsProject.instance()
-        for signal in (project.layersAdded, project.layersRemoved):
+        for signal, slot in ((project.layersAdded, self.refresh_layers),
+                             (project.layersRemoved, self.refresh_layers),
+                             (project.readProject, self.restore_state)):
             try:
-                signal.disconnect(self.refresh_layers)
+                signal.disconnect(slot)
             except TypeError:
                 pass
         self.close()

@@ -92,6 +92,17 @@ def test_run_adds_results_in_a_group(dock, two_layers, fake_engine, tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["first_x2.tif",
                                                                     "second_x2.tif"]
     assert dock.progress.value() == 100 and dock.run_button.isEnabled()
+    # the Run's settings are kept in the project and come back in a new dock
+    from arbsr_qgis.gui.dock import ArbsrDock
+
+    again = ArbsrDock(None, None)
+    try:
+        assert again.spin.value() == 2.0 and not again.temporary.isChecked()
+        assert again.folder.filePath() == str(tmp_path / "out")
+        assert set(again.checked_layer_ids()) == {layer.id() for layer in two_layers}
+    finally:
+        again.close_and_disconnect()
+        again.deleteLater()
 
 
 def test_failure_shows_in_message_bar(dock, two_layers, fake_engine, monkeypatch, qgis_iface):
