@@ -115,19 +115,24 @@ class LMMLP(nn.Module):
         return per_layer * self.hidden_depth
 
     def forward(self, x: torch.Tensor, mods: list[torch.Tensor] | None = None) -> torch.Tensor:
-        """x (N, in_dim); mods[k] (N, 2*hidden or hidden) = [scale | shift] of hidden layer k."""
+        """x (N, in_dim); mods[k] (N, 2*hidden or hidden) = [1 + scale | shift] of hidden layer k.
+
+        The ``1 +`` is folded into the per-LR-pixel tables (:meth:`LMLTE.tables`) once instead of
+        once per query.
+        """
         hd = self.hidden_dim
+        inplace = not torch.is_grad_enabled()
         for k in range(self.hidden_depth):
             x = self.layers[2 * k](x)
             if mods is not None:
                 m = mods[k]
                 if self.mod_scale and self.mod_shift:
-                    x = x * (m[:, :hd] + 1.0) + m[:, hd:]
+                    x = x.mul_(m[:, :hd]).add_(m[:, hd:]) if inplace else x * m[:, :hd] + m[:, hd:]
                 elif self.mod_scale:
-                    x = x * (m + 1.0)
+                    x = x.mul_(m) if inplace else x * m
                 elif self.mod_shift:
-                    x = x + m
-            x = torch.relu(x)
+                    x = x.add_(m) if inplace else x + m
+            x = torch.relu_(x) if inplace else torch.relu(x)
         return self.layers[-1](x)
 
 
@@ -231,7 +236,7 @@ class LMLTE(nn.Module):
     def tables(self, latent: dict[str, Any], mod: torch.Tensor | None) -> dict[str, Any]:
         """Channel-last per-LR-pixel tables gathered by :meth:`render` (one per MLP layer).
 
-        ``layer0`` = [coef | freq] of the render input, ``mods[k]`` = [scale | shift] of hidden
+        ``layer0`` = [coef | freq] of the render input, ``mods[k]`` = [1 + scale | shift] of hidden
         layer k, each (B*h*w, channels), plus the LR coordinate/index map used to find the
         nearest LR pixel.
         """
@@ -255,7 +260,7 @@ class LMLTE(nn.Module):
             for k in range(depth):
                 parts = []
                 if im.mod_scale:
-                    parts.append(mod[:, k * hd:(k + 1) * hd])
+                    parts.append(mod[:, k * hd:(k + 1) * hd] + 1.0)
                 if im.mod_shift:
                     off = self.mod_dim // 2 if im.mod_scale else 0
                     parts.append(mod[:, off + k * hd:off + (k + 1) * hd])
