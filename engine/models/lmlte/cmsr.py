@@ -16,7 +16,8 @@ Table format (the official ``configs/cmsr/result/*.yaml``)::
 JSON tables ``{"mse_threshold", "tables": [{"target_scale", "entries": [[s, t], ...]}]}`` are read
 too. :func:`render_cmsr` reproduces the official ``query_rgb_cmsr`` (level grids are bilinear
 resizes of the LR coordinate grid; merge from the LR input upwards; final bilinear resample when
-the last level is below the target). :func:`update_table` is the official ``update_scale2mean``.
+the last level is below the target). :func:`update_table` is the official ``update_scale2mean``
+(with one safety fix, see there).
 """
 
 from __future__ import annotations
@@ -270,16 +271,23 @@ def update_table(net: LMLTE, inp: torch.Tensor, target: float, table: dict[float
         q_pred = net.render(lut, q_coord, q_cell.expand(1, q_coord.shape[1], 2), chunk)[0].float()
         pred = _sample(q_pred.t().reshape(1, -1, qh, qw), coord, "bilinear")
         best = table[scale]
+        seen = passed = False
         for mid in list(samples):
             sel = (mm - mid).abs() <= 0.001
             if not bool(sel.any()):
                 continue  # empty bin: the official MSE is NaN and the bin is skipped
+            seen = True
             loss = float(((pred[sel] - max_pred[sel]) ** 2).mean())
             if loss <= mse_threshold:
                 samples.remove(mid)
-                best = mid
+                best, passed = mid, True
             else:
                 break
+        if seen and not passed:
+            # Deviation from the reference, which then keeps the entry at its start value 1
+            # ("render everything at this coarse scale"): the first populated bin already fails,
+            # so nothing may be rendered at this scale.
+            best = 0.0
         table[scale] = min(best, table[scale])
         for s in table:
             if s < scale and table[s] > table[scale]:
