@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,7 +188,7 @@ def check_output_path(output: str | os.PathLike[str], *, overwrite: bool,
     folder = out.parent if str(out.parent) else Path(".")
     if not folder.is_dir():
         raise OutputError(f"output folder '{folder}' does not exist: create it or choose another")
-    if not os.access(folder, os.W_OK | os.X_OK):
+    if not _writable(folder):
         raise OutputError(f"output folder '{folder}' is not writable: choose a folder you can "
                           "write to")
     if input_path is not None and out.exists() and os.path.samefile(out, input_path):
@@ -197,6 +198,19 @@ def check_output_path(output: str | os.PathLike[str], *, overwrite: bool,
     if out.exists() and not overwrite:
         raise OutputError(f"output '{out}' already exists: add --overwrite or choose another name")
     return out
+
+
+def _writable(folder: Path) -> bool:
+    """True when a file can really be created in ``folder`` (catches read-only mounts too)."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return False
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".arbsr-probe-", dir=folder)
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(probe)
+    return True
 
 
 def estimated_bytes(width: int, height: int, bands: int, dtype: np.dtype,
