@@ -262,15 +262,19 @@ def test_lmlte_export_parity_on_fixture_inputs(tmp_path, fmt):
 
 # -- CLI -----------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_cli_export_then_upscale_a_geotiff(tmp_path, geotiff):
-    """``python -m engine export`` of a checkpoint, then ``upscale --model exported.pt``."""
+    """``python -m engine export`` of the default model to ONNX, then ``upscale --model m.onnx``.
+
+    (The plugin test runs a TorchScript export through QGIS Processing.)
+    """
     pytest.importorskip("engine.models.lmlte")
     pytest.importorskip("engine.commands.upscale")
     from tests.conftest import smooth_image
 
     env_py = str(ROOT / ".venv" / "bin" / "python")
     py = env_py if Path(env_py).exists() else sys.executable
-    out = tmp_path / "m.pt"
+    out = tmp_path / "m.onnx"
     res = subprocess.run([py, "-m", "engine", "export", "lmlte-default", str(out),
                           "--progress", "json"], cwd=ROOT, capture_output=True, text=True,
                          timeout=300)
@@ -287,3 +291,4 @@ def test_cli_export_then_upscale_a_geotiff(tmp_path, geotiff):
 
     ds = gdal.Open(str(dst))
     assert (ds.RasterXSize, ds.RasterYSize, ds.RasterCount) == (60, 50, 3)
+    assert ds.GetGeoTransform()[1] == pytest.approx(2.0 * 24 / 60)
