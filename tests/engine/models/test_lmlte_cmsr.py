@@ -97,3 +97,27 @@ def test_update_table_is_monotone_and_bounded(model) -> None:
     cmsr.update_table(model.module, inp, 6, strict, mse_threshold=0.0)
     assert loose[1.0] >= strict[1.0]
     assert strict[1.0] == 0.0  # nothing passes: nothing is rendered coarse
+
+
+def test_cmsr_command_builds_a_usable_table(geotiff, tmp_path: Path) -> None:
+    import yaml
+
+    from conftest import smooth_image
+    from engine.cli import main
+
+    raster = geotiff((smooth_image(40, 44, bands=2) * 1000).astype("uint16"), name="scene.tif")
+    out = tmp_path / "table.yaml"
+    code = main(["cmsr", "--model", "lmlte-default", "--data", str(raster), "--out", str(out),
+                 "--scales", "6", "--patch", "12", "--crops", "1", "--mse", "1e-4",
+                 "--progress", "none", "--device", "cpu"])
+    assert code == 0
+    data = yaml.safe_load(out.read_text())
+    assert list(data) == [6] and set(data[6]) == {1, 1.5, 2, 3, 4, 6}
+    assert all(0 <= v <= 1 for v in data[6].values())
+    m = engine.load_model("lmlte-default", cmsr=str(out))
+    assert m.upscale(torch.rand(1, 1, 8, 9), (48, 54)).shape == (1, 1, 48, 54)
+    # Bad parameters fail with exit code 2 and leave nothing behind.
+    bad = tmp_path / "bad.yaml"
+    assert main(["cmsr", "--data", str(raster), "--out", str(bad), "--scales", "3",
+                 "--progress", "none"]) == 2
+    assert not bad.exists()
