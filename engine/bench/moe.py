@@ -1,0 +1,266 @@
+"""MoE-DiffSR benchmark: speed, peak memory, WorldView-2 quality and expert-usage statistics.
+
+Speed: output megapixels per second of ``model.upscale`` (20 DDIM steps) on one LR tile after a
+warm-up call, at x2 and x4, in a fresh child process (peak memory as in the LDCSR entry:
+``ru_maxrss`` growth on CPU, ``torch.cuda.max_memory_allocated`` on CUDA).
+
+Quality (not with ``quick``): the same protocol and crops as the LDCSR entry (WorldView-2
+Longmont PAN and MUL crops from ``dgsamples``, held out from training; per-band 0.1/99.9
+percentile scaling; LR by the shared antialiased bicubic; PSNR / SSIM / gradient-magnitude ratio
+on [0, 1]-clipped values with a ceil(scale) border removed), for GDAL cubic, ``lmlte-default``,
+``ldcsr`` (when its card is installed) and ``moe`` (seed 0, 20 steps).
+
+Expert usage (not with ``quick``): while ``moe`` samples the evaluation crops, every step's
+routing of every MoE block is recorded. Each routing patch is labelled by the mean Sobel
+magnitude of the HR pixels it covers, in terciles per crop (flat / medium / edges), and by the
+noise level of the step (first, middle and last third of the steps). Reported per block: the
+top-1 share of each expert overall, per content class and per noise third, and the normalised
+mutual information I(expert; class) / H(class) (0 = routing ignores that variable, 1 = the
+expert tells the class exactly).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SCALES = (2, 4)
+STEPS = 20
+
+
+def _child(scale: int, lr_side: int, device: str) -> dict[str, Any]:
+    """Measure one configuration in this process (called in a fresh child)."""
+    import torch
+
+    import engine
+
+    torch.set_num_threads(int(os.environ.get("ARBSR_BENCH_THREADS", "1")))
+    model = engine.load_model("moe", device=device)
+    lr = torch.rand(1, 1, lr_side, lr_side, generator=torch.Generator().manual_seed(0))
+    size = (lr_side * scale, lr_side * scale)
+    model.upscale(lr[:, :, :8, :8], (8 * scale, 8 * scale), seed=0, steps=2)  # warm-up
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    cuda = model.device.type == "cuda"
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    model.upscale(lr, size, seed=0, steps=STEPS)
+    if cuda:
+        torch.cuda.synchronize()
+    sec = time.perf_counter() - t0
+    peak = (torch.cuda.max_memory_allocated() / 2 ** 20 if cuda else
+            (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)
+    return {"model": "moe", "steps": STEPS, "scale": scale, "lr_size": [lr_side, lr_side],
+            "out_size": list(size), "seconds": round(sec, 4),
+            "mpix_per_s": round(size[0] * size[1] / 1e6 / sec, 5),
+            "peak_mem_mib": round(peak, 1), "device": str(model.device)}
+
+
+def speed(quick: bool, device: str = "cpu") -> list[dict[str, Any]]:
+    lr_side = 24 if quick else 96
+    rows = []
+    for scale in SCALES:
+        code = (f"import json; from engine.bench.moe import _child; "
+                f"print(json.dumps(_child({scale}, {lr_side}, {device!r})))")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             cwd=str(Path(__file__).resolve().parents[2]), check=True)
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return rows
+
+
+def content_classes(hr: np.ndarray, patch_px: int, grid: tuple[int, int]) -> np.ndarray:
+    """(Hp, Wp) content class of each routing patch: 0 flat, 1 medium, 2 edges, -1 padding.
+
+    Classes are terciles (within this image) of the mean Sobel magnitude of the HR pixels that a
+    patch of ``patch_px`` output pixels covers; patches in the model's internal padding are -1.
+    """
+    from scipy import ndimage
+
+    mag = np.hypot(ndimage.sobel(hr, 0), ndimage.sobel(hr, 1))
+    hp, wp = grid
+    pad = np.zeros((hp * patch_px, wp * patch_px))
+    hh, ww = min(hr.shape[0], hp * patch_px), min(hr.shape[1], hp * patch_px)
+    pad[:hh, :ww] = mag[:hh, :ww]
+    per = pad.reshape(hp, patch_px, wp, patch_px).mean((1, 3))
+    inside = np.zeros((hp, wp), bool)
+    inside[:hr.shape[0] // patch_px, :hr.shape[1] // patch_px] = True
+    if not inside.any():
+        return np.full((hp, wp), -1)
+    # right=True: ties at a tercile edge (e.g. many exactly flat patches) go to the lower class.
+    cls = np.digitize(per, np.quantile(per[inside], [1 / 3, 2 / 3]), right=True)
+    cls[~inside] = -1
+    return cls
+
+
+def block_level(net: Any, index: int) -> int:
+    """U-Net level (0 = finest) of MoE block ``index`` in ``net.moe_blocks()`` order."""
+    n_down = len(net.down_blocks)
+    if index < n_down:
+        return index
+    if index == n_down:
+        return net.levels - 1
+    return net.levels - 1 - (index - n_down - 1)
+
+
+def block_names(net: Any) -> list[str]:
+    n_down, n_up = len(net.down_blocks), len(net.up_blocks)
+    return ([f"enc{i}" for i in range(n_down)] + ["mid"]
+            + [f"dec{n_up - 1 - j}" for j in range(n_up)])
+
+
+def sample_with_routing(model: Any, lr: Any, size: tuple[int, int], *, seed: int = 0,
+                        steps: int = STEPS) -> tuple[np.ndarray, list[list[np.ndarray]]]:
+    """SR (H, W) in [-1, 1]-domain-free [0, 1] units (unclamped) of a (1, 1, h, w) LR in [0, 1],
+    and per step, per block, the (Hp, Wp) top-1 expert grid of the first image."""
+    import torch
+
+    from engine.models.moe.support import sample
+
+    net = model.module
+    maps: list[list[np.ndarray]] = []
+
+    def grab(_i: int, _n: int) -> None:
+        row = []
+        for b in net.moe_blocks():
+            r = b.last_routing
+            _, hp, wp = r.grid
+            row.append(r.experts[:, 0].reshape(-1, hp, wp)[0].cpu().numpy())
+        maps.append(row)
+
+    gen = torch.Generator(device=model.device).manual_seed(seed)
+    model.scheduler.eta = 0.0
+    with torch.no_grad():
+        out = sample(net, model.scheduler, lr.to(model.device) * 2 - 1, size, steps=steps,
+                     generator=gen, callback=grab)
+    return ((out + 1) / 2)[0, 0].double().cpu().numpy(), maps
+
+
+class UsageStats:
+    """Accumulates top-1 expert counts per block x (content class, noise third)."""
+
+    def __init__(self, blocks: int, experts: int) -> None:
+        self.counts = np.zeros((blocks, 3, 3, experts), np.int64)  # block, class, third, expert
+
+    def add(self, net: Any, hr: np.ndarray, maps: list[list[np.ndarray]]) -> None:
+        n = len(maps)
+        for si, row in enumerate(maps):
+            third = min(3 * si // n, 2)
+            for bi, grid in enumerate(row):
+                px = net.unshuffle * net.patch * 2 ** block_level(net, bi)
+                cls = content_classes(hr, px, grid.shape)
+                for c in range(3):
+                    e = grid[cls == c]
+                    self.counts[bi, c, third] += np.bincount(e, minlength=self.counts.shape[-1])
+
+    def report(self, names: list[str]) -> list[dict[str, Any]]:
+        rows = []
+        for bi, name in enumerate(names):
+            c = self.counts[bi].astype(np.float64)
+            total = c.sum()
+            by_class = c.sum(1)
+            by_third = c.sum(0)
+            rows.append({
+                "block": name,
+                "share": _r(c.sum((0, 1)) / max(total, 1)),
+                "share_by_content": {k: _r(v / max(v.sum(), 1))
+                                     for k, v in zip(("flat", "medium", "edges"), by_class)},
+                "share_by_noise": {k: _r(v / max(v.sum(), 1))
+                                   for k, v in zip(("high", "middle", "low"), by_third)},
+                "nmi_content": round(_nmi(by_class), 4),
+                "nmi_noise": round(_nmi(by_third), 4),
+            })
+        return rows
+
+
+def _r(a: np.ndarray) -> list[float]:
+    return [round(float(x), 3) for x in a]
+
+
+def _nmi(joint: np.ndarray) -> float:
+    """I(X; E) / H(X) for a (classes, experts) count table."""
+    p = joint / max(joint.sum(), 1)
+    px, pe = p.sum(1, keepdims=True), p.sum(0, keepdims=True)
+    nz = p > 0
+    mi = float((p[nz] * np.log(p[nz] / (px @ pe)[nz])).sum())
+    hx = float(-(px[px > 0] * np.log(px[px > 0])).sum())
+    return mi / hx if hx > 0 else 0.0
+
+
+def evaluate(device: str = "cpu", scales: tuple[int, ...] = SCALES) -> dict[str, Any]:
+    """The model card's evaluation table and expert-usage statistics (module docstring)."""
+    import torch
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    import engine
+    from engine.bench.ldcsr import _crops, _cubic, gradient_ratio
+    from engine.degradation import downsample
+    from engine.models.registry import find_card
+    from engine.normalization import compute_band_stats, normalize
+
+    torch.set_num_threads(int(os.environ.get("ARBSR_BENCH_THREADS", "1")))
+    names = ["lmlte-default"] + (["ldcsr"] if find_card("ldcsr") else [])
+    others = {n: engine.load_model(n, device=device) for n in names}
+    moe = engine.load_model("moe", device=device)
+    net = moe.module
+    usage = UsageStats(len(net.moe_blocks()), net.args["num_experts"])
+    acc: dict[tuple[str, int], list[tuple[float, float, float]]] = {}
+    seconds: dict[str, float] = {}
+    for label, raw in _crops():
+        hr_all = normalize(raw, compute_band_stats(raw))
+        for scale in scales:
+            for b in range(hr_all.shape[0]):
+                hr = hr_all[b]
+                H, W = hr.shape
+                lr = downsample(torch.from_numpy(hr)[None, None].float(),
+                                (H // scale, W // scale))
+                preds = {"GDAL cubic": _cubic(lr[0, 0].numpy(), (H, W))}
+                with torch.no_grad():
+                    for name, m in others.items():
+                        t0 = time.perf_counter()
+                        inp = lr if m.in_channels == 1 else lr.expand(1, 3, -1, -1)
+                        out = m.upscale(inp, (H, W), clamp=False, seed=0)
+                        preds[name] = out.mean(dim=1)[0].double().cpu().numpy()
+                        seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - t0
+                t0 = time.perf_counter()
+                preds["moe"], maps = sample_with_routing(moe, lr, (H, W))
+                seconds["moe"] = seconds.get("moe", 0.0) + time.perf_counter() - t0
+                usage.add(net, hr, maps)
+                s = int(math.ceil(scale))
+                ref = np.clip(hr, 0, 1)[s:-s, s:-s]
+                for name, p in preds.items():
+                    p = np.clip(p, 0, 1)[s:-s, s:-s]
+                    acc.setdefault((name, scale), []).append((
+                        peak_signal_noise_ratio(ref, p, data_range=1.0),
+                        structural_similarity(ref, p, data_range=1.0, win_size=7),
+                        gradient_ratio(p, ref)))
+    table = [{"method": n, "scale": s, "psnr": round(float(np.mean([v[0] for v in vals])), 2),
+              "ssim": round(float(np.mean([v[1] for v in vals])), 4),
+              "gmr": round(float(np.mean([v[2] for v in vals])), 3), "n": len(vals)}
+             for (n, s), vals in acc.items()]
+    return {"data": "dgsamples WorldView-2 Longmont: 4 PAN crops 192x192, 2 MUL crops 96x96 "
+                    "(bands 2, 3, 5, 7)", "moe_steps": STEPS, "seed": 0, "table": table,
+            "seconds_total": {k: round(v, 1) for k, v in seconds.items()},
+            "expert_usage": usage.report(block_names(net))}
+
+
+def run(out_dir: Path, quick: bool) -> dict[str, Any]:
+    """Bench entry: speed/memory at x2 and x4; quality and expert usage unless ``quick``."""
+    result: dict[str, Any] = {"entry": "moe", "threads": int(os.environ.get(
+        "ARBSR_BENCH_THREADS", "1")), "speed": speed(quick)}
+    if not quick:
+        result["quality"] = evaluate()
+    return result
+
+
+if __name__ == "__main__":  # pragma: no cover - manual use: python -m engine.bench.moe
+    print(json.dumps(run(Path("build/bench"), quick="--quick" in sys.argv), indent=2))
