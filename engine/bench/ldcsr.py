@@ -9,12 +9,13 @@ Quality (not with ``quick``): the evaluation table of the model card, on WorldVi
 crops from the ``dgsamples`` package (held out: the demonstration weights saw only WorldView-3).
 Per crop and band: values scaled to [0, 1] with the HR crop's 0.1/99.9 percentiles, LR made with
 the shared antialiased bicubic (:func:`engine.degradation.downsample`), SR by GDAL cubic
-(``gdal.Translate`` with ``resampleAlg=cubic``), ``lmlte-default`` (band-wise), ``ldcsr-fast`` and
-``ldcsr`` (seed 0; RGB models see each band replicated to three channels and their three outputs
-are averaged, the pipeline's rule for non-RGB rasters). Metrics on [0, 1]-clipped values with a
-border of ceil(scale) pixels removed: PSNR (dB), SSIM (scikit-image, data_range 1, 7x7 window)
-and the gradient-magnitude ratio GMR = mean |Sobel(SR)| / mean |Sobel(HR)| (1 = as sharp as HR,
-below 1 = blurrier, above 1 = over-sharpened or noisy).
+(:func:`engine.metrics.baselines.gdal_resample`), ``lmlte-default`` (band-wise), ``ldcsr-fast``
+and ``ldcsr`` (seed 0; RGB models see each band replicated to three channels and their three
+outputs are averaged, the pipeline's rule for non-RGB rasters). Metrics on [0, 1]-clipped
+values with a border of ceil(scale) pixels removed: PSNR (dB) and SSIM (11x11 Gaussian window)
+from :mod:`engine.metrics`, as ``python -m engine evaluate`` computes them, and the
+gradient-magnitude ratio GMR = mean |Sobel(SR)| / mean |Sobel(HR)| (1 = as sharp as HR, below 1
+= blurrier, above 1 = over-sharpened or noisy).
 """
 
 from __future__ import annotations
@@ -89,17 +90,6 @@ def gradient_ratio(sr: np.ndarray, hr: np.ndarray) -> float:
     return mag(sr) / max(mag(hr), 1e-12)
 
 
-def _cubic(lr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    from osgeo import gdal
-
-    gdal.UseExceptions()
-    src = gdal.GetDriverByName("MEM").Create("", lr.shape[1], lr.shape[0], 1, gdal.GDT_Float32)
-    src.GetRasterBand(1).WriteArray(lr.astype(np.float32))
-    dst = gdal.Translate("", src, format="MEM", width=size[1], height=size[0],
-                         resampleAlg="cubic")
-    return dst.GetRasterBand(1).ReadAsArray().astype(np.float64)
-
-
 def _crops() -> list[tuple[str, np.ndarray]]:
     """WorldView-2 evaluation crops: (label, (bands, H, W) float64 raw values)."""
     from osgeo import gdal
@@ -122,10 +112,12 @@ def _crops() -> list[tuple[str, np.ndarray]]:
 def evaluate(device: str = "cpu", scales: tuple[int, ...] = SCALES) -> dict[str, Any]:
     """The model card's evaluation table (see the module docstring)."""
     import torch
-    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
     import engine
     from engine.degradation import downsample
+    from engine.metrics.baselines import gdal_resample
+    from engine.metrics.psnr import psnr
+    from engine.metrics.ssim import ssim
     from engine.normalization import compute_band_stats, normalize
 
     torch.set_num_threads(int(os.environ.get("ARBSR_BENCH_THREADS", "1")))
@@ -139,20 +131,19 @@ def evaluate(device: str = "cpu", scales: tuple[int, ...] = SCALES) -> dict[str,
                 H, W = hr.shape
                 lr = downsample(torch.from_numpy(hr)[None, None].float(),
                                 (H // scale, W // scale))
-                preds = {"GDAL cubic": _cubic(lr[0, 0].numpy(), (H, W))}
+                preds = {"GDAL cubic": gdal_resample(lr[0, 0].numpy(), (H, W), "cubic")}
                 with torch.no_grad():
                     for name, m in models.items():
                         inp = lr if m.in_channels == 1 else lr.expand(1, 3, -1, -1)
                         out = m.upscale(inp, (H, W), clamp=False, seed=0)
                         preds[name] = out.mean(dim=1)[0].double().cpu().numpy()
                 s = int(math.ceil(scale))
-                ref = np.clip(hr, 0, 1)[s:-s, s:-s]
+                ref = np.clip(hr, 0, 1)
                 for name, p in preds.items():
-                    p = np.clip(p, 0, 1)[s:-s, s:-s]
+                    p = np.clip(p, 0, 1)
                     acc.setdefault((name, scale), []).append((
-                        peak_signal_noise_ratio(ref, p, data_range=1.0),
-                        structural_similarity(ref, p, data_range=1.0, win_size=7),
-                        gradient_ratio(p, ref)))
+                        psnr(p, ref, shave=s), ssim(p, ref, shave=s),
+                        gradient_ratio(p[s:-s, s:-s], ref[s:-s, s:-s])))
     table = [{"method": n, "scale": s, "psnr": round(float(np.mean([v[0] for v in vals])), 2),
               "ssim": round(float(np.mean([v[1] for v in vals])), 4),
               "gmr": round(float(np.mean([v[2] for v in vals])), 3), "n": len(vals)}
