@@ -45,9 +45,22 @@ def pick_metrics(results: dict[str, Any], metrics: dict[str, float]) -> dict[str
     ("psnr_model", "model/psnr") layouts: a figure is the value whose key names both the
     metric and the method ("arbsr"/"sr" count as the model).
     """
+    picked: dict[str, float] = {}
+    methods = results.get("methods")
+    if isinstance(methods, dict):
+        # engine/commands/evaluate.py: {"model": NAME, "methods": {NAME: {psnr, ssim},
+        # "gdal-cubic": {...}, "gdal-lanczos": {...}}}
+        model = results.get("model")
+        for name, values in methods.items():
+            method = "model" if name == model else str(name).lower().replace("gdal-", "")
+            if method in METHODS and isinstance(values, dict):
+                for metric in METRICS:
+                    if isinstance(values.get(metric), (int, float)):
+                        picked[f"{metric}_{method}"] = float(values[metric])
+        if picked:
+            return picked
     flat = flatten(metrics)
     flat.update(flatten(results))
-    picked: dict[str, float] = {}
     for metric in METRICS:
         for method in METHODS:
             aliases = {method} | ({"arbsr", "sr", "ours"} if method == "model" else set())
