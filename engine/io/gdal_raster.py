@@ -285,7 +285,13 @@ def create_output(path: Path, info: RasterInfo, out_w: int, out_h: int,
         if info.nodata[i] is not None:
             band.SetNoDataValue(info.nodata[i])
     if write_mask:
-        ds.CreateMaskBand(gdal.GMF_PER_DATASET)
+        # Internal mask: an external .msk side-car would not follow the final rename.
+        old = gdal.GetConfigOption("GDAL_TIFF_INTERNAL_MASK")
+        gdal.SetConfigOption("GDAL_TIFF_INTERNAL_MASK", "YES")
+        try:
+            ds.CreateMaskBand(gdal.GMF_PER_DATASET)
+        finally:
+            gdal.SetConfigOption("GDAL_TIFF_INTERNAL_MASK", old)
     return ds
 
 
