@@ -68,7 +68,8 @@ zip: $(BUILD)/$(PLUGIN).zip
 $(BUILD)/$(PLUGIN).zip: $(shell git ls-files $(PLUGIN) engine resources metadata.txt LICENSE 2>/dev/null)
 	rm -rf $(BUILD)/pkg && mkdir -p $(BUILD)/pkg
 	git ls-files -z $(PLUGIN) | xargs -0 -I{} cp --parents {} $(BUILD)/pkg/
-	git ls-files -z engine resources | xargs -0 -I{} cp --parents {} $(BUILD)/pkg/$(PLUGIN)/
+	git ls-files -z engine resources | grep -zv '^resources/screenshots/' \
+	  | xargs -0 -I{} cp --parents {} $(BUILD)/pkg/$(PLUGIN)/
 	cp metadata.txt LICENSE $(BUILD)/pkg/$(PLUGIN)/
 	rm -f $@ && cd $(BUILD)/pkg && zip -q -r ../$(PLUGIN).zip $(PLUGIN) -x '*__pycache__*'
 	@echo "Plugin zip: $@"
