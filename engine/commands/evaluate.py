@@ -78,7 +78,8 @@ def evaluate(hr_path: str, model, *, scale: Scale, bands=None, tile: int | None 
     lr_raw = denormalize(lr_n, stats).astype(np.float32)
     lr_raw[lr_bad] = np.nan
     sx, sy = W / w, H / h
-    shave = int(math.ceil(max(sx, sy)))
+    # ceil of the requested scale (the effective one can be a hair above it after rounding)
+    shave = int(math.ceil(max(scale.x, scale.y) - 1e-9))
     results: dict = {"hr": str(hr_path), "bands": sel, "size": [W, H], "lr_size": [w, h],
                      "scale": [sx, sy], "shave": shave, "model": model.name,
                      "degradation": "antialiased bicubic", "methods": {}}

@@ -1,8 +1,9 @@
 """SSIM (Wang et al. 2004) with an 11x11 Gaussian window (sigma 1.5), K1 = 0.01, K2 = 0.03.
 
-Computed per band on (C, H, W) or (H, W) float arrays; the SSIM map is averaged over pixels that
-are valid, inside the border shave, and whose whole window lies inside the image (as in
-scikit-image's ``gaussian_weights=True`` variant, which it matches). Bands are averaged.
+Computed per band on (C, H, W) or (H, W) float arrays after cutting off the ``shave`` border
+(the SR convention); the SSIM map is averaged over pixels whose whole window is valid and lies
+inside the image (as in scikit-image's ``gaussian_weights=True`` variant, which it matches).
+Bands are averaged.
 """
 
 from __future__ import annotations
@@ -43,13 +44,23 @@ def ssim(pred: np.ndarray, ref: np.ndarray, *, valid: np.ndarray | None = None,
         raise ValueError(f"shapes differ: {p.shape} vs {r.shape}")
     if p.ndim == 2:
         p, r = p[None], r[None]
-    base = shave_mask(p.shape, max(shave, RADIUS))
+    v = None
+    if valid is not None:
+        v = np.asarray(valid, bool)
+        v = np.broadcast_to(v if v.ndim == 3 else v[None], p.shape)
+    if shave > 0:
+        # SR convention: the border is cut off before SSIM is computed.
+        cut = (slice(None), slice(shave, -shave), slice(shave, -shave))
+        p, r = p[cut], r[cut]
+        v = None if v is None else v[cut]
+    if min(p.shape[-2:]) < 2 * RADIUS + 1:
+        return float("nan")
+    base = shave_mask(p.shape, RADIUS)
     scores = []
     for c in range(p.shape[0]):
         ok = np.isfinite(p[c]) & np.isfinite(r[c])
-        if valid is not None:
-            v = np.asarray(valid, bool)
-            ok &= v[c] if v.ndim == 3 else v
+        if v is not None:
+            ok &= v[c]
         # A window touching an invalid pixel is not a valid comparison.
         ok_win = ndimage.binary_erosion(ok, np.ones((2 * RADIUS + 1,) * 2, bool),
                                         border_value=1)
