@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.errors import ModelError
-from engine.models.lmlte.network import DEFAULT_CHUNK, MAX_TRAIN_SCALE, LMLTE, make_coord
+from engine.models.lmlte.network import MAX_TRAIN_SCALE, LMLTE, default_chunk, make_coord
 
 Tables = dict[float, dict[float, float]]
 
@@ -131,7 +131,7 @@ def _sample(img: torch.Tensor, coord: torch.Tensor, mode: str) -> torch.Tensor:
 
 
 def render_cmsr(net: LMLTE, lut: dict[str, Any], mod: torch.Tensor, ys: torch.Tensor,
-                xs: torch.Tensor, tables: Tables, *, chunk: int = DEFAULT_CHUNK,
+                xs: torch.Tensor, tables: Tables, *, chunk: int | None = None,
                 stats: dict[str, Any] | None = None) -> torch.Tensor:
     """Render the grid ``ys`` x ``xs`` with CMSR; returns (B, C, H, W) in normalised units.
 
@@ -143,6 +143,7 @@ def render_cmsr(net: LMLTE, lut: dict[str, Any], mod: torch.Tensor, ys: torch.Te
         stats: filled with the plan and the number of rendered queries (for tests and logs).
     """
     inp: torch.Tensor = lut["inp"]
+    chunk = chunk or default_chunk(inp.device)
     bs, _, h, w = inp.shape
     hh, ww = ys.numel(), xs.numel()
     qn = hh * ww
@@ -236,7 +237,7 @@ def initial_table(target: int | float) -> dict[float, float]:
 
 @torch.no_grad()
 def update_table(net: LMLTE, inp: torch.Tensor, target: float, table: dict[float, float],
-                 mse_threshold: float, chunk: int = DEFAULT_CHUNK) -> dict[float, float]:
+                 mse_threshold: float, chunk: int | None = None) -> dict[float, float]:
     """One image's update of the scale-to-modulation table at ``target`` (official algorithm).
 
     Args:
@@ -245,6 +246,7 @@ def update_table(net: LMLTE, inp: torch.Tensor, target: float, table: dict[float
         mse_threshold: largest MSE (normalised units) between the coarse-then-resampled and the
             full rendering for a modulation bin to count as renderable at the coarse scale.
     """
+    chunk = chunk or default_chunk(inp.device)
     h, w = inp.shape[-2:]
     hh, ww = round(h * target), round(w * target)
     factor = max(target / MAX_TRAIN_SCALE, 1.0)

@@ -1,0 +1,261 @@
+"""``make bench`` entry for LMLTE: megapixels per second and peak memory per scale, +- CMSR.
+
+Model: EDSR-baseline LMLTE with the official ``train_edsr-baseline-lmlte.yaml`` args (RGB) and
+seed-0 weights (speed does not depend on the weight values). Input: a 256x256 RGB crop of
+scikit-image's ``astronaut`` (64x64 with ``quick``). Scales x2, x3.5, x4, x8; CMSR applies above
+x4 only, with a table whose thresholds are the quartiles of this model's modulation means (a
+random model's modulations are far below the thresholds of the official table, which would send
+every pixel to the x1 level; the fixture README explains the same choice).
+
+Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` above the loaded model; on CPU the peak
+resident set size above the level before the call, sampled every 2 ms.
+
+Side-by-side with the official implementation: set ``ARBSR_LMF_REFERENCE`` to a checkout of
+HeZongyao/LMF; the entry then imports its ``models`` package (nothing is copied), loads the same
+weights, renders the same sizes through the official ``forward(inp, coord, cell, bsize)`` with
+the same query chunk, and reports the time ratio and the largest output difference.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+import types
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from engine.models.lmlte.network import build_lmlte, checkpoint_dict, default_chunk, make_coord
+
+ARGS = {
+    "encoder_spec": {"name": "edsr-baseline", "args": {"no_upsampling": True}},
+    "imnet_spec": {"name": "lmmlp", "args": {"out_dim": 3, "hidden_dim": 16, "hidden_depth": 8,
+                                             "mod_scale": True, "mod_shift": True}},
+    "hypernet_spec": {"name": "mlp", "args": {"out_dim": 288, "hidden_list": [288]}},
+    "hidden_dim": 128, "local_ensemble": True, "cell_decode": True, "mod_input": True,
+}
+SCALES = (2.0, 3.5, 4.0, 8.0)
+#: The official default chunk (half a 4K frame) needs tens of GB at x8 on a CPU: the reference
+#: runs with the same query chunk as ours (like for like, and memory-safe).
+
+
+def _trim() -> None:
+    """Hand freed heap memory back to the OS so that each measurement starts from a low RSS."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+class PeakMemory:
+    """Peak memory (bytes) used during a block, above the level at its start."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.peak = 0
+
+    @staticmethod
+    def _rss() -> int:
+        with open("/proc/self/statm", encoding="ascii") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def __enter__(self) -> "PeakMemory":
+        _trim()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self._base = torch.cuda.memory_allocated(self.device)
+            return self
+        self._base = self._rss()
+        self._top = self._base
+        self._stop = threading.Event()
+
+        def poll() -> None:
+            while not self._stop.is_set():
+                self._top = max(self._top, self._rss())
+                time.sleep(0.002)
+
+        self._thread = threading.Thread(target=poll, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            self.peak = torch.cuda.max_memory_allocated(self.device) - self._base
+            return
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self._top, self._rss()) - self._base
+
+
+def _input(side: int) -> torch.Tensor:
+    try:
+        from skimage import data
+        img = data.astronaut().astype(np.float32) / 255.0  # 512x512 RGB
+    except Exception:  # scikit-image absent: a smooth synthetic image
+        y, x = np.mgrid[0:512, 0:512] / 512.0
+        img = np.stack([np.sin(6 * x + 3 * y), np.cos(5 * y), x * y], -1).astype(np.float32) * 0.5 + 0.5
+    crop = img[100:100 + side, 150:150 + side] if side <= 256 else img[:side, :side]
+    return torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1)))[None]
+
+
+def _timed(fn: Callable[[], Any], device: torch.device, repeat: int) -> tuple[float, int, Any]:
+    """(best seconds, peak bytes of the first run, output) of ``fn``."""
+    best, peak, out = float("inf"), 0, None
+    for i in range(repeat):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        with PeakMemory(device) as mem:
+            t0 = time.perf_counter()
+            out = fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            dt = time.perf_counter() - t0
+        best = min(best, dt)
+        if i == 0:
+            peak = mem.peak
+    return best, peak, out
+
+
+def _quartile_table(model: Any, lr: torch.Tensor) -> dict[float, dict[float, float]]:
+    from engine.models.lmlte import cmsr
+
+    _, mod = model._prepare(lr.to(model.device), (2 / 8 / lr.shape[-2] * 2, 2 / 8 / lr.shape[-1] * 2))
+    mm = cmsr.mod_mean(model.module, mod).flatten().float().cpu().numpy()
+    q1, q2, q3 = (float(v) for v in np.quantile(mm, [0.25, 0.5, 0.75]))
+    base = {1.0: q1, 2.0: q2, 4.0: q3, 6.0: 1.0}
+    return {t: {**base, **({t: 1.0} if t > 6 else {})} for t in (6.0, 8.0, 12.0, 18.0)}
+
+
+def _stub(name: str) -> types.ModuleType:
+    """A placeholder package whose public attributes are inert callables."""
+    mod = types.ModuleType(name)
+    mod.__path__ = []  # type: ignore[attr-defined]
+
+    def attr(key: str) -> Any:
+        if key.startswith("__"):
+            raise AttributeError(key)
+        return lambda *a, **k: None
+
+    mod.__getattr__ = attr  # type: ignore[attr-defined]
+    return mod
+
+
+def _official(ref_root: str) -> tuple[Any, Callable[..., Any]] | None:
+    """Import the official ``models`` package from ``ref_root`` (stubbing timm if absent)."""
+    root = Path(ref_root)
+    if not (root / "models" / "lmlte.py").is_file():
+        return None
+    # Its package imports training-only dependencies at import time; stand in for the missing
+    # ones (the LMLTE inference path does not use them).
+    for name in ("tensorboardX", "torchvision", "torchvision.models", "torchvision.models.vgg",
+                 "timm", "timm.models", "timm.models.layers"):
+        try:
+            __import__(name)
+        except ImportError:
+            sys.modules[name] = _stub(name)
+            parent, _, child = name.rpartition(".")
+            if parent in sys.modules:
+                setattr(sys.modules[parent], child, sys.modules[name])
+    layers = sys.modules["timm.models.layers"]
+    if not hasattr(layers, "__file__"):
+        layers.DropPath = torch.nn.Identity  # type: ignore[attr-defined]
+        layers.to_2tuple = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v, v)  # type: ignore[attr-defined]
+        layers.trunc_normal_ = torch.nn.init.trunc_normal_  # type: ignore[attr-defined]
+    sys.path.insert(0, str(root))
+    try:
+        import models as lmf_models  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(str(root))
+    return lmf_models, lmf_models.make
+
+
+def run(out_dir: Path, quick: bool = False) -> dict[str, Any]:
+    """Run the benchmark; returns the JSON-able result (also written by ``engine bench``)."""
+    import engine
+    from engine.device import resolve_device
+
+    device = resolve_device(os.environ.get("ARBSR_BENCH_DEVICE", "auto"))
+    threads = int(os.environ.get("ARBSR_BENCH_THREADS", "1"))
+    if device.type == "cpu":
+        torch.set_num_threads(threads)
+    side = 64 if quick else 256
+    repeat = 1 if device.type == "cpu" else 3
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    net = build_lmlte(ARGS)
+    ck_path = out_dir / "lmlte-bench-edsr-b-seed0.pth"
+    torch.save(checkpoint_dict(ARGS, net.state_dict()), ck_path)
+    model = engine.load_model(ck_path, device=str(device))
+    lr = _input(side).to(device)
+    table = _quartile_table(model, lr)
+
+    reference = None
+    ref_root = os.environ.get("ARBSR_LMF_REFERENCE")
+    if ref_root:
+        loaded = _official(ref_root)
+        if loaded is not None:
+            _mods, make = loaded
+            if device.type == "cpu":
+                # The reference moves its coordinate grid with .cuda(); keep it on the CPU.
+                torch.Tensor.cuda = lambda self, *a, **k: self  # type: ignore[method-assign]
+            spec = checkpoint_dict(ARGS, net.state_dict())["model"]
+            reference = make(spec, load_sd=True).to(device).eval()
+
+    model.upscale(lr[..., :16, :16], (32, 32))  # warm-up (allocator, kernels)
+    rows = []
+    for s in SCALES:
+        hh, ww = round(side * s), round(side * s)
+        mp = hh * ww / 1e6
+        sec, peak, ours = _timed(lambda: model.upscale(lr, (hh, ww), cmsr=False),
+                                 device, repeat)
+        row: dict[str, Any] = {"scale": s, "output": [hh, ww], "megapixels": mp,
+                               "seconds": sec, "mp_per_s": mp / sec, "peak_mb": peak / 2 ** 20}
+        if s > 4:
+            stats: dict[str, Any] = {}
+            sec_c, peak_c, out_c = _timed(
+                lambda: model.upscale(lr, (hh, ww), cmsr=table), device, repeat)
+            row["cmsr"] = {"seconds": sec_c, "mp_per_s": mp / sec_c, "peak_mb": peak_c / 2 ** 20,
+                           "max_abs_diff_vs_full": float((out_c - ours).abs().max())}
+            del stats
+        else:
+            row["cmsr"] = "not used at or below x4 (as the official code)"
+        if reference is not None:
+            coord = make_coord(hh, ww, device).view(1, -1, 2)
+            f = max(s / 4, 1.0)
+            cell = torch.ones_like(coord)
+            cell[..., 0] *= 2 / hh
+            cell[..., 1] *= 2 / ww
+            cell *= f
+            inp = (lr - 0.5) / 0.5
+
+            def official() -> torch.Tensor:
+                with torch.no_grad():
+                    pred = reference(inp, coord, cell, bsize=default_chunk(device))
+                return (pred * 0.5 + 0.5).clamp(0, 1).view(1, hh, ww, 3).permute(0, 3, 1, 2)
+
+            sec_o, peak_o, out_o = _timed(official, device, repeat)
+            row["official"] = {"seconds": sec_o, "mp_per_s": mp / sec_o, "peak_mb": peak_o / 2 ** 20,
+                               "speedup": sec_o / sec,
+                               "max_abs_diff": float((out_o - ours).abs().max())}
+            del out_o, coord, cell
+        rows.append(row)
+        del ours
+    return {
+        "entry": "lmlte",
+        "model": "edsr-baseline-lmlte (official args, seed-0 weights)",
+        "input": [side, side],
+        "device": str(device),
+        "threads": torch.get_num_threads() if device.type == "cpu" else None,
+        "chunk": default_chunk(device),
+        "torch": torch.__version__,
+        "official_compared": reference is not None,
+        "results": rows,
+    }
