@@ -18,8 +18,10 @@ raster -> band selection -> per-band statistics (once per raster) -> tiles -> mo
   so they do not bleed into valid pixels; an output pixel is invalid when the input pixel its
   centre falls in is invalid (written as the nodata value, NaN for floats without one, or into
   a mask band).
-* Memory is bounded by the tile size (one row of tiles is accumulated); reading the next tile and
-  writing finished rows run in background threads while the model works.
+* Memory is bounded by the tile size: point-query tiles are written as soon as they are rendered;
+  blended (crop) tiles are accumulated one row of tiles at a time (bounded by tile height x
+  raster width). Reading the next tile and writing run in background threads while the model
+  works; GDAL's block cache is capped during the run.
 * CUDA: autocast half precision when ``half`` (default: the model's ``options["half"]``, True);
   on out-of-memory the region is halved and retried, and later tiles start at that size.
 * The output goes to a temporary file beside ``output``, renamed at the end; any failure or
@@ -41,6 +43,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from osgeo import gdal
 
 from engine.errors import Cancelled, ParameterError, ResourceError
 from engine.io import gdal_raster as gr
@@ -53,6 +56,8 @@ from engine.progress import Log, Progress, ProgressCallback, ignore
 
 #: Default output tile side in pixels (the LR tile is this divided by the scale).
 DEFAULT_OUTPUT_TILE = 512
+#: GDAL block cache during a run (bytes).
+GDAL_CACHE_BYTES = 64 * 2**20
 #: Smallest output region the out-of-memory back-off goes down to.
 MIN_REGION = 16
 
@@ -359,11 +364,15 @@ def upscale_raster(input_path: str | os.PathLike[str], output_path: str | os.Pat
 
     tmp = gr.temp_path(out)
     out_ds = None
+    # GDAL's block cache defaults to 5% of RAM; a fixed budget keeps peak memory tile-bound.
+    old_cache = gdal.GetCacheMax()
+    gdal.SetCacheMax(min(old_cache, GDAL_CACHE_BYTES))
     reader = ThreadPoolExecutor(1, thread_name_prefix="arbsr-read")
     writer = ThreadPoolExecutor(1, thread_name_prefix="arbsr-write")
     pending_write: Future[None] | None = None
     try:
         out_ds = gr.create_output(tmp, info, out_w, out_h, write_mask=write_mask)
+        direct = ov_x == 0 and ov_y == 0
         acc = RowAccumulator(len(sel), out_w)
 
         def read(k: int) -> _Tile:
@@ -372,9 +381,11 @@ def upscale_raster(input_path: str | os.PathLike[str], output_path: str | os.Pat
                                          ys.crop_size)
             return _Tile(ys, xs, data, valid)
 
-        def write(first: int, values: np.ndarray, valid: np.ndarray) -> None:
-            raw = denormalize(values, stats)
-            data = gr.to_dtype(raw, info.dtype)
+        def write(first: int, x0: int, values: np.ndarray, valid: np.ndarray) -> None:
+            data = np.empty(values.shape, info.dtype)
+            for r in range(0, values.shape[1], 64):  # 64-row chunks keep float64 temporaries small
+                raw = denormalize(values[:, r:r + 64], stats)
+                data[:, r:r + 64] = gr.to_dtype(raw, info.dtype)
             for c in range(data.shape[0]):
                 bad = ~valid[c]
                 if bad.any():
@@ -383,7 +394,7 @@ def upscale_raster(input_path: str | os.PathLike[str], output_path: str | os.Pat
                     elif info.dtype.kind == "f":
                         data[c][bad] = np.nan
             mask = valid.any(0) if write_mask else None
-            gr.write_window(out_ds, 0, first, data, mask)
+            gr.write_window(out_ds, x0, first, data, mask)
 
         nxt = reader.submit(read, 0)
         for k in range(len(order)):
@@ -394,16 +405,21 @@ def upscale_raster(input_path: str | os.PathLike[str], output_path: str | os.Pat
                 nxt = reader.submit(read, k + 1)
             values = _process(t, stats, fill_values, renderer)
             valid = _output_valid(t, info.width, info.height, out_w, out_h)
-            acc.add(t.ys, t.xs, values, feather(t.ys, ov_y), feather(t.xs, ov_x), valid)
-            last_in_row = t.xs is col_spans[-1]
-            if last_in_row:
+            if direct:
+                # Point-query tiles own exactly what they render: write them as they come.
+                if pending_write is not None:
+                    pending_write.result()
+                pending_write = writer.submit(write, t.ys.out0, t.xs.out0, values, valid)
+            else:
+                acc.add(t.ys, t.xs, values, feather(t.ys, ov_y), feather(t.xs, ov_x), valid)
+            if not direct and t.xs is col_spans[-1]:
                 row_idx = row_spans.index(t.ys)
                 final = out_h if row_idx + 1 == len(row_spans) else row_spans[row_idx + 1].ext0
                 if final > acc.base:
                     first, vals, vmask = acc.pop(final)
                     if pending_write is not None:
                         pending_write.result()
-                    pending_write = writer.submit(write, first, vals, vmask)
+                    pending_write = writer.submit(write, first, 0, vals, vmask)
             progress(Progress(0.02 + 0.96 * (k + 1) / len(order), f"tile {k + 1}/{len(order)}"))
         if pending_write is not None:
             pending_write.result()
@@ -417,6 +433,7 @@ def upscale_raster(input_path: str | os.PathLike[str], output_path: str | os.Pat
         writer.shutdown(wait=True, cancel_futures=True)
         out_ds = None
         ds = None
+        gdal.SetCacheMax(old_cache)
         if tmp.exists() or Path(str(tmp) + ".aux.xml").exists():
             gr.remove_quietly(tmp)
     gt = gr.scaled_geotransform(info.geotransform, info.width, info.height, out_w, out_h) \
