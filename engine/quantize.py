@@ -5,6 +5,8 @@ Each function returns a new object and leaves the caller's model untouched:
 * :func:`quantize_dynamic_int8`: post-training dynamic int8 quantisation of every ``nn.Linear``
   (for LMLTE: the hypernetwork / latent MLP and the render MLP). Weights are stored int8,
   activations quantised per batch at run time; CPU only (fbgemm / x86 / qnnpack kernels).
+* :func:`quantize_static_encoder`: post-training static int8 quantisation of the conv encoder,
+  calibrated on the user's rasters (measured, not a default: it does not pay for LMLTE).
 * :func:`prune_magnitude`: global-per-layer L1 magnitude pruning of Conv2d / Linear weights
   (zeros in dense tensors: smaller compressed files, no speed-up without sparse kernels).
 * :func:`optimise`: wraps an :class:`SRModel` so that :meth:`~SRModel.upscale` runs with these
@@ -43,6 +45,37 @@ def quantize_dynamic_int8(module: nn.Module) -> nn.Module:
         # torch 2.13 announces the move of quantised tensors to torchao; the kernels still work.
         warnings.simplefilter("ignore")
         return quantize_dynamic(src, {nn.Linear}, dtype=torch.qint8)
+
+
+def quantize_static_encoder(module: nn.Module, calibration: list[torch.Tensor],
+                            attr: str = "encoder") -> nn.Module:
+    """A copy of ``module`` whose ``module.<attr>`` (the conv encoder) is statically int8-quantised.
+
+    Post-training static quantisation (FX graph mode, x86 default qconfig): activation ranges are
+    observed on ``calibration`` batches, e.g. LR crops of the user's own rasters normalised as
+    the network expects. Measured in the export bench; not used by default (see the bench JSON).
+
+    Raises:
+        ParameterError: no calibration data, or the module has no such encoder.
+    """
+    if not calibration:
+        raise ParameterError("static quantisation needs calibration rasters: give a few LR crops")
+    if not isinstance(getattr(module, attr, None), nn.Module):
+        raise ParameterError(f"the network has no '{attr}' to quantise statically")
+    from torch.ao.quantization import get_default_qconfig_mapping
+    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+
+    out = copy.deepcopy(module).cpu().float().eval()
+    encoder = getattr(out, attr)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prepared = prepare_fx(encoder, get_default_qconfig_mapping("x86"),
+                              (calibration[0].float(),))
+        with torch.inference_mode():
+            for batch in calibration:
+                prepared(batch.float())
+        setattr(out, attr, convert_fx(prepared))
+    return out
 
 
 def prune_magnitude(module: nn.Module, amount: float,
@@ -142,7 +175,8 @@ class OptimisedSRModel(SRModel):
 
 
 def optimise(model: SRModel, *, int8: bool = False, half: bool = False,
-             channels_last: bool | None = None, prune: float = 0.0) -> SRModel:
+             channels_last: bool | None = None, prune: float = 0.0,
+             calibration: list[torch.Tensor] | None = None) -> SRModel:
     """``model`` prepared for faster inference; the original is not modified.
 
     Args:
@@ -150,6 +184,8 @@ def optimise(model: SRModel, *, int8: bool = False, half: bool = False,
         half: autocast to float16 on CUDA (bfloat16 on the CPU, where it is mainly a test path).
         channels_last: NHWC memory layout for the convolutions; default: on with ``half`` on CUDA.
         prune: magnitude-pruning fraction (0 = none).
+        calibration: LR batches (B, C, h, w) in [0, 1] from the user's rasters: when given, the
+            conv encoder is statically int8-quantised with ranges observed on them (CPU only).
 
     Raises:
         ParameterError: int8 asked for a model on a CUDA device, or int8 together with half.
@@ -161,12 +197,18 @@ def optimise(model: SRModel, *, int8: bool = False, half: bool = False,
         raise ParameterError("choose either int8 quantisation (CPU) or half precision (GPU)")
     if channels_last is None:
         channels_last = half and model.device.type == "cuda"
-    if not (int8 or half or channels_last or prune):
+    if calibration and model.device.type != "cpu":
+        raise ParameterError("static int8 quantisation runs on the CPU only: use --device cpu")
+    if not (int8 or half or channels_last or prune or calibration):
         return model
     inner = copy.copy(model)
     module = model.module
     if prune:
         module = prune_magnitude(module, prune)
+    if calibration:
+        mean = float(getattr(model, "norm_mean", 0.5))
+        std = float(getattr(model, "norm_std", 0.5))
+        module = quantize_static_encoder(module, [(b - mean) / std for b in calibration])
     if int8:
         module = quantize_dynamic_int8(module)
     elif module is model.module and channels_last:
@@ -181,10 +223,10 @@ def optimise(model: SRModel, *, int8: bool = False, half: bool = False,
         options=dict(model.options))
     wrapped.inner = inner
     wrapped.half = half
-    wrapped.int8 = int8
+    wrapped.int8 = int8 or bool(calibration)
     wrapped.channels_last = channels_last
     return wrapped
 
 
 __all__ = ["OptimisedSRModel", "autocast_dtype", "inference_context", "optimise",
-           "prune_magnitude", "quantize_dynamic_int8", "sparsity"]
+           "prune_magnitude", "quantize_dynamic_int8", "quantize_static_encoder", "sparsity"]

@@ -8,6 +8,7 @@ machine does:
 * ``eager-int8``: :func:`engine.quantize.optimise` with dynamic int8 Linear layers;
 * ``eager-bf16``: CPU autocast (the code path of ``--half``; on a GPU it is float16);
 * ``pruned-20``: 20 % magnitude pruning of every Conv2d/Linear, no fine-tuning;
+* ``static-int8-encoder``: static int8 encoder convs calibrated on WorldView-3 LR crops;
 * ``torchscript-fp32`` / ``torchscript-int8`` / ``onnx-fp32`` / ``onnx-int8``: exported files
   loaded back through :func:`engine.load_model`.
 
@@ -49,6 +50,21 @@ def _wv2_crops(size: int, count: int) -> list[np.ndarray]:
     origins = [(int(r), int(c)) for r, c in zip(np.linspace(0, rows - size, count + 2)[1:-1],
                                                 np.linspace(0, cols - size, count + 2)[1:-1])]
     return [arr[r:r + size, c:c + size].copy() for r, c in origins]
+
+
+def _calibration(channels: int, size: int) -> list[torch.Tensor]:
+    """LR calibration batches from the WorldView-3 PAN sample (training side, not WorldView-2)."""
+    import dgsamples
+    from osgeo import gdal
+
+    base = Path(dgsamples.__file__).parent / "wv3_longmont_1k"
+    path = sorted(base.glob("*_PAN/*.TIF"))[0]
+    arr = gdal.Open(str(path)).GetRasterBand(1).ReadAsArray().astype(np.float32)
+    lo, hi = np.percentile(arr, (0.5, 99.5))
+    arr = np.clip((arr - lo) / max(hi - lo, 1e-6), 0, 1)
+    step = max(1, (min(arr.shape) - size) // 4)
+    return [torch.from_numpy(arr[i * step:i * step + size, i * step:i * step + size].copy())
+            [None, None].repeat(1, channels, 1, 1) for i in range(4)]
 
 
 def _psnr(sr: torch.Tensor, hr: torch.Tensor, shave: int) -> float:
@@ -105,6 +121,8 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
             "eager-int8": lambda: optimise(model, int8=True),
             "eager-bf16": lambda: optimise(model, half=True),
             "pruned-20": lambda: optimise(model, prune=0.2),
+            "static-int8-encoder": lambda: optimise(model, calibration=_calibration(
+                model.in_channels, size // 2)),
         }
         tmp = tempfile.TemporaryDirectory(prefix="arbsr-bench-")
         for fmt, suffix in (("torchscript", ".pt"), ("onnx", ".onnx")):

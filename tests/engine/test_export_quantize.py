@@ -114,3 +114,17 @@ def test_optimised_model_runs_through_the_raster_pipeline(tiny, geotiff, tmp_pat
         outs.append(gdal.Open(str(dst)).ReadAsArray().astype(int))
     assert outs[0].shape == (3, 50, 65)
     assert np.abs(outs[0] - outs[1]).mean() < 3
+
+
+def test_static_int8_encoder_with_calibration(tiny):
+    calib = [_lr(s) for s in range(3)]
+    fast = optimise(tiny, calibration=calib)
+    assert fast.int8
+    assert any("quantized" in type(m).__module__ for m in fast.module.encoder.modules())
+    assert not any(isinstance(m, nn.Conv2d) for m in fast.module.encoder.modules())
+    lr = _lr(7)
+    assert float((fast.upscale(lr, (28, 36)) - tiny.upscale(lr, (28, 36))).abs().mean()) < 0.05
+    with pytest.raises(ParameterError, match="calibration"):
+        from engine.quantize import quantize_static_encoder
+
+        quantize_static_encoder(tiny.module, [])
