@@ -10,9 +10,10 @@ under build/), or any GDAL-readable raster (first band, 0.1/99.9 percentile scal
 
 The image is taken as HR, downsampled by ``--scale`` with the shared degradation, and
 super-resolved by the model with seeded DDIM sampling while every step's routing is recorded.
-Panels: LR (bicubic-upsampled for display), SR, and for each chosen MoE block the top-1 expert of
-each routing patch at the chosen step, as colours over the SR image, plus the share of each
-expert per gradient-magnitude tercile of the HR image (flat / medium / edges).
+Panels: LR (bicubic-upsampled for display), SR, HR; for the finest encoder and decoder blocks the
+top-1 expert of each routing patch at the chosen step, as colours over the SR image, and the
+share of each expert per gradient-magnitude tercile of the HR image (flat / medium / edges,
+all steps); and the most used expert of every block at every step (routing by noise level).
 """
 
 from __future__ import annotations
@@ -120,14 +121,20 @@ def main(argv: list[str] | None = None) -> int:
             bottom += share[:, e]
         axb.set_title(f"block {names[bi]}: top-1 share by content (all steps)")
         axb.set_ylim(0, 1)
-    axes[1, 1].axis("off")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=cmap(e)) for e in range(net.args["num_experts"])]
-    axes[1, 1].legend(handles, [f"expert {e}" for e in range(net.args["num_experts"])],
-                      loc="center")
-    for ax in axes.flat:
-        if ax.images:
-            ax.axis("off")
-    fig.tight_layout()
+    # Most frequent top-1 expert of each block at each step: shows routing by noise level.
+    ne = net.args["num_experts"]
+    modal = np.array([[np.bincount(row[bi].ravel(), minlength=ne).argmax() for row in maps]
+                      for bi in range(len(blocks))])
+    ax = axes[1, 1]
+    ax.imshow(modal, cmap=cmap, vmin=-0.5, vmax=ne - 0.5, aspect="auto", interpolation="nearest")
+    ax.set_yticks(range(len(blocks)), names)
+    ax.set_xlabel("sampling step (high noise -> low noise)")
+    ax.set_title("most used expert per block and step")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=cmap(e)) for e in range(ne)]
+    fig.legend(handles, [f"expert {e}" for e in range(ne)], loc="lower center", ncol=ne)
+    for ax in (axes[0, 0], axes[0, 1], axes[1, 0], *axes[0, 2:]):
+        ax.axis("off")
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=80)

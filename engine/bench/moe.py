@@ -4,11 +4,15 @@ Speed: output megapixels per second of ``model.upscale`` (20 DDIM steps) on one 
 warm-up call, at x2 and x4, in a fresh child process (peak memory as in the LDCSR entry:
 ``ru_maxrss`` growth on CPU, ``torch.cuda.max_memory_allocated`` on CUDA).
 
-Quality (not with ``quick``): the same protocol and crops as the LDCSR entry (WorldView-2
-Longmont PAN and MUL crops from ``dgsamples``, held out from training; per-band 0.1/99.9
-percentile scaling; LR by the shared antialiased bicubic; PSNR / SSIM / gradient-magnitude ratio
-on [0, 1]-clipped values with a ceil(scale) border removed), for GDAL cubic, ``lmlte-default``,
-``ldcsr`` (when its card is installed) and ``moe`` (seed 0, 20 steps).
+Quality (not with ``quick``): the same protocol and crops as the LDCSR entry, so the tables
+compare: WorldView-2 Longmont crops from ``dgsamples`` (held out from training: 4 PAN crops of
+192 x 192, 2 MUL crops of 96 x 96, bands 2, 3, 5, 7); per-band 0.1/99.9 percentile scaling; LR
+by the shared antialiased bicubic (:func:`engine.degradation.downsample`); PSNR and SSIM from
+:mod:`engine.metrics` and the gradient-magnitude ratio GMR = mean |Sobel(SR)| / mean |Sobel(HR)|
+on [0, 1]-clipped values with a ceil(scale) border removed; for GDAL cubic
+(:func:`engine.metrics.baselines.gdal_resample`), ``lmlte-default``, ``ldcsr`` (when its card is
+installed; RGB models see the band replicated to three channels, outputs averaged) and ``moe``
+(seed 0, 20 and 5 steps).
 
 Expert usage (not with ``quick``): while ``moe`` samples the evaluation crops, every step's
 routing of every MoE block is recorded. Each routing patch is labelled by the mean Sobel
@@ -35,6 +39,8 @@ import numpy as np
 
 SCALES = (2, 4)
 STEPS = 20
+#: Extra step counts in the quality table (the short training favours fewer steps).
+FEW_STEPS = (5,)
 
 
 def _child(scale: int, lr_side: int, device: str) -> dict[str, Any]:
@@ -76,6 +82,40 @@ def speed(quick: bool, device: str = "cpu") -> list[dict[str, Any]]:
                              cwd=str(Path(__file__).resolve().parents[2]), check=True)
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     return rows
+
+
+#: (x, y, side) of the evaluation crops, as in engine/bench/ldcsr.py.
+PAN_CROPS = ((100, 100), (600, 700), (300, 500), (700, 200))
+MUL_CROPS = ((40, 40), (150, 170))
+
+
+def crops() -> list[tuple[str, np.ndarray]]:
+    """WorldView-2 evaluation crops: (label, (bands, H, W) float64 raw values)."""
+    import dgsamples
+    from osgeo import gdal
+
+    gdal.UseExceptions()
+    base = Path(dgsamples.__file__).parent / "wv2_longmont_1k"
+    pan = sorted(base.glob("*_PAN/*.TIF"))[0]
+    mul = sorted(base.glob("*_MUL/*.TIF"))[0]
+    out = []
+    ds = gdal.Open(str(pan))
+    for x, y in PAN_CROPS:
+        out.append((f"PAN {x},{y}", ds.ReadAsArray(x, y, 192, 192).astype(np.float64)[None]))
+    ds = gdal.Open(str(mul))
+    for x, y in MUL_CROPS:
+        out.append((f"MUL {x},{y}", ds.ReadAsArray(x, y, 96, 96).astype(np.float64)[[1, 2, 4, 6]]))
+    return out
+
+
+def gradient_ratio(sr: np.ndarray, hr: np.ndarray) -> float:
+    """GMR = mean |Sobel(sr)| / mean |Sobel(hr)| for 2-D arrays."""
+    from scipy import ndimage
+
+    def mag(a: np.ndarray) -> float:
+        return float(np.hypot(ndimage.sobel(a, 0), ndimage.sobel(a, 1)).mean())
+
+    return mag(sr) / max(mag(hr), 1e-12)
 
 
 def content_classes(hr: np.ndarray, patch_px: int, grid: tuple[int, int]) -> np.ndarray:
@@ -199,11 +239,12 @@ def _nmi(joint: np.ndarray) -> float:
 def evaluate(device: str = "cpu", scales: tuple[int, ...] = SCALES) -> dict[str, Any]:
     """The model card's evaluation table and expert-usage statistics (module docstring)."""
     import torch
-    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
     import engine
-    from engine.bench.ldcsr import _crops, _cubic, gradient_ratio
     from engine.degradation import downsample
+    from engine.metrics.baselines import gdal_resample
+    from engine.metrics.psnr import psnr
+    from engine.metrics.ssim import ssim
     from engine.models.registry import find_card
     from engine.normalization import compute_band_stats, normalize
 
@@ -215,7 +256,7 @@ def evaluate(device: str = "cpu", scales: tuple[int, ...] = SCALES) -> dict[str,
     usage = UsageStats(len(net.moe_blocks()), net.args["num_experts"])
     acc: dict[tuple[str, int], list[tuple[float, float, float]]] = {}
     seconds: dict[str, float] = {}
-    for label, raw in _crops():
+    for _label, raw in crops():
         hr_all = normalize(raw, compute_band_stats(raw))
         for scale in scales:
             for b in range(hr_all.shape[0]):
@@ -223,7 +264,7 @@ def evaluate(device: str = "cpu", scales: tuple[int, ...] = SCALES) -> dict[str,
                 H, W = hr.shape
                 lr = downsample(torch.from_numpy(hr)[None, None].float(),
                                 (H // scale, W // scale))
-                preds = {"GDAL cubic": _cubic(lr[0, 0].numpy(), (H, W))}
+                preds = {"GDAL cubic": gdal_resample(lr[0, 0].numpy(), (H, W), "cubic")}
                 with torch.no_grad():
                     for name, m in others.items():
                         t0 = time.perf_counter()
@@ -231,18 +272,21 @@ def evaluate(device: str = "cpu", scales: tuple[int, ...] = SCALES) -> dict[str,
                         out = m.upscale(inp, (H, W), clamp=False, seed=0)
                         preds[name] = out.mean(dim=1)[0].double().cpu().numpy()
                         seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - t0
+                for steps in FEW_STEPS:
+                    with torch.no_grad():
+                        out = moe.upscale(lr, (H, W), clamp=False, seed=0, steps=steps)
+                    preds[f"moe ({steps} steps)"] = out[0, 0].double().cpu().numpy()
                 t0 = time.perf_counter()
-                preds["moe"], maps = sample_with_routing(moe, lr, (H, W))
+                preds[f"moe ({STEPS} steps)"], maps = sample_with_routing(moe, lr, (H, W))
                 seconds["moe"] = seconds.get("moe", 0.0) + time.perf_counter() - t0
                 usage.add(net, hr, maps)
                 s = int(math.ceil(scale))
-                ref = np.clip(hr, 0, 1)[s:-s, s:-s]
+                ref = np.clip(hr, 0, 1)
                 for name, p in preds.items():
-                    p = np.clip(p, 0, 1)[s:-s, s:-s]
+                    p = np.clip(p, 0, 1)
                     acc.setdefault((name, scale), []).append((
-                        peak_signal_noise_ratio(ref, p, data_range=1.0),
-                        structural_similarity(ref, p, data_range=1.0, win_size=7),
-                        gradient_ratio(p, ref)))
+                        psnr(p, ref, shave=s), ssim(p, ref, shave=s),
+                        gradient_ratio(p[s:-s, s:-s], ref[s:-s, s:-s])))
     table = [{"method": n, "scale": s, "psnr": round(float(np.mean([v[0] for v in vals])), 2),
               "ssim": round(float(np.mean([v[1] for v in vals])), 4),
               "gmr": round(float(np.mean([v[2] for v in vals])), 3), "n": len(vals)}
