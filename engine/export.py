@@ -225,6 +225,7 @@ def export_model(model: SRModel, out: str | os.PathLike[str], *, fmt: str = "tor
 
     precision = "float16" if half else "float32"
     meta = meta_for(model, precision=precision, quantized=quantize, pruned=prune)
+    meta.extra["device"] = "cpu"  # traced on the CPU (see engine.models.exported.torchscript)
     net = copy.deepcopy(model.module).cpu().float().eval()
     reference = copy.deepcopy(net)
     if prune:

@@ -51,7 +51,9 @@ def load_file(path: Path, *, name: str, device: torch.device, config: str | None
         return _load_checkpoint(path, name=name, device=device, config=config, options=options)
     extra = {META_NAME: ""}
     try:
-        module = torch.jit.load(str(path), map_location=device, _extra_files=extra)
+        # Traced graphs keep the device of the trace for the tensors they create (coordinate
+        # grids): a graph traced on the CPU runs on the CPU whatever device was asked for.
+        module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
     except (RuntimeError, ValueError, OSError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ModelError(f"cannot read TorchScript model '{path}' ({first[:160]}): the file is "
@@ -60,6 +62,9 @@ def load_file(path: Path, *, name: str, device: torch.device, config: str | None
         raise ModelError(f"'{path}' is a TorchScript file without ArbSR metadata: export models "
                          "with python -m engine export so that ArbSR knows how to call them")
     meta = ExportMeta.from_json(extra[META_NAME], str(path))
+    traced_on = torch.device(meta.extra.get("device", "cpu"))
+    if traced_on.type == device.type:
+        module = module.to(device)
     module.eval()
     model = TorchScriptSRModel(module=module, **model_kwargs(meta, name))
     model.family = "torchscript"
