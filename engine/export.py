@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import os
 import sys
 import tempfile
@@ -331,11 +332,15 @@ def _onnx_int8(model: Any, path: Path) -> Any:
         raise ModelError("int8 ONNX export needs onnxruntime: pip install onnxruntime") from exc
     src = path.with_name(path.stem + ".f32.onnx")
     onnx.save(model, str(src))
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # onnxruntime logs a pre-processing hint on the root logger
     try:
         # Same choice as the TorchScript path: only the fully connected layers (MatMul/Gemm).
         quantize_dynamic(str(src), str(path), weight_type=QuantType.QInt8,
                          op_types_to_quantize=["MatMul", "Gemm"])
     finally:
+        root.setLevel(level)
         src.unlink(missing_ok=True)
     return onnx.load(str(path))
 
