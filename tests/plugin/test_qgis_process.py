@@ -36,7 +36,7 @@ def run_upscale(env, src: Path, out: Path, scale: float) -> dict:
     return json.loads(res.stdout)
 
 
-def test_qgis_process_lists_and_runs_fake_engine(small_tif, tmp_path):
+def test_qgis_process_lists_runs_and_fails_fake_engine(small_tif, tmp_path):
     env = qgis_process_env(tmp_path, plugin_folder(tmp_path))
     env["ARBSR_ENGINE_ROOT"] = str(FAKE_ROOT)
     enable(env)
@@ -50,17 +50,13 @@ def test_qgis_process_lists_and_runs_fake_engine(small_tif, tmp_path):
         json.dumps(data)])
     ds = gdal.Open(str(out))
     assert (ds.RasterXSize, ds.RasterYSize) == (48, 36)
-
-
-def test_qgis_process_reports_engine_errors(small_tif, tmp_path):
-    env = qgis_process_env(tmp_path, plugin_folder(tmp_path))
-    env["ARBSR_ENGINE_ROOT"] = str(FAKE_ROOT)
+    # engine errors: exit code 1 and the engine's own message
     env["FAKE_ENGINE_FAIL"] = "cannot read the input: give a raster GDAL can open"
-    enable(env)
     res = qgis_process(["run", "arbsr:upscale", "--", f"INPUT={small_tif}", "SCALE=2",
-                        f"OUTPUT={tmp_path / 'o.tif'}"], env)
+                        f"OUTPUT={tmp_path / 'failed.tif'}"], env)
     assert res.returncode == 1
     assert "cannot read the input: give a raster GDAL can open" in res.stdout + res.stderr
+    assert not (tmp_path / "failed.tif").exists()
 
 
 @needs_engine
