@@ -2,7 +2,7 @@
 
 Model: EDSR-baseline LMLTE with the official ``train_edsr-baseline-lmlte.yaml`` args (RGB) and
 seed-0 weights (speed does not depend on the weight values). Input: a 256x256 RGB crop of
-scikit-image's ``astronaut`` (64x64 with ``quick``). Scales x2, x3.5, x4, x8; CMSR applies above
+scikit-image's ``astronaut`` (64x64 with ``quick``; ``ARBSR_BENCH_SIDE`` overrides). Scales x2, x3.5, x4, x8; CMSR applies above
 x4 only, with a table whose thresholds are the quartiles of this model's modulation means (a
 random model's modulations are far below the thresholds of the official table, which would send
 every pixel to the x1 level; the fixture README explains the same choice).
@@ -186,7 +186,7 @@ def run(out_dir: Path, quick: bool = False) -> dict[str, Any]:
     threads = int(os.environ.get("ARBSR_BENCH_THREADS", "1"))
     if device.type == "cpu":
         torch.set_num_threads(threads)
-    side = 64 if quick else 256
+    side = int(os.environ.get("ARBSR_BENCH_SIDE", "64" if quick else "256"))
     repeat = 1 if device.type == "cpu" else 3
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
