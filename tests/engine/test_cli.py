@@ -201,7 +201,7 @@ def _child(args: list[str], env_models: Path | None) -> subprocess.Popen:
 
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_stops_quickly_and_leaves_no_file(tmp_path, models_dir, sig, code):
-    data = (smooth_image(600, 600, 1) * 3000).astype(np.uint16)
+    data = (smooth_image(1200, 1200, 1) * 3000).astype(np.uint16)  # far more work than the test waits for
     src = write_geotiff(tmp_path / "in.tif", data)
     before = sha(src)
     out = tmp_path / "o.tif"
@@ -215,8 +215,8 @@ def test_signal_stops_quickly_and_leaves_no_file(tmp_path, models_dir, sig, code
     p.send_signal(sig)
     rest, err = p.communicate(timeout=30)
     elapsed = time.monotonic() - t0
-    assert p.returncode == code
-    assert elapsed < 3.0  # about a second, with slack for a loaded test machine
+    assert p.returncode == code, (p.returncode, err[-500:])
+    assert elapsed < 5.0  # about a second; slack for a loaded 2-core test machine
     assert '"event": "error"' in rest and "interrupted" in err
     assert only(tmp_path) == ["in.tif"] and sha(src) == before
 

@@ -293,3 +293,39 @@ def test_cog_output(tmp_path):
     info = gdal.Info(str(tmp_path / "o.tif"), format="json")
     assert info["metadata"]["IMAGE_STRUCTURE"].get("LAYOUT") == "COG"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.tif", "o.tif"]
+
+
+def test_half_precision_only_on_cuda():
+    from engine.pipeline import TileRenderer
+
+    r = TileRenderer(GridBicubic(), 10, 10, 20, 20, half=True)
+    assert r.half is False  # CPU: autocast float16 is a CUDA-only option
+    import torch
+
+    m = GridBicubic()
+    m.module = torch.nn.Linear(1, 1)
+    assert TileRenderer(m, 10, 10, 20, 20, half=True).device.type == "cpu"
+
+
+def test_bundled_lmlte_is_tile_independent_and_equals_its_whole_image_output(tmp_path,
+                                                                              wv2_pan_crop):
+    import torch
+
+    from engine.models.registry import load_model
+    from engine.normalization import compute_band_stats, denormalize, normalize
+
+    model = load_model("lmlte-default", device="cpu")
+    lr = gdal.Open(str(wv2_pan_crop)).ReadAsArray().astype(np.float32)[:30, :36]
+    src = write_geotiff(tmp_path / "lr.tif", lr)
+    outs = []
+    for tile in (16, 1000):
+        upscale_raster(src, tmp_path / f"o{tile}.tif", model, scale=Scale(2.5, 2.5), tile=tile)
+        outs.append(read(tmp_path / f"o{tile}.tif")[0])
+    stats = compute_band_stats(lr[None])
+    with torch.inference_mode():
+        sr = model.upscale(torch.from_numpy(normalize(lr[None], stats))[None], (75, 90),
+                           clamp=False)[0].numpy()
+    whole = denormalize(sr, stats)[0]
+    span = float(lr.max() - lr.min())
+    assert np.abs(outs[0] - outs[1]).max() < 1e-5 * span + 1e-3
+    assert np.abs(outs[1] - whole).max() < 1e-5 * span + 1e-3
