@@ -321,7 +321,6 @@ def train(config: Mapping[str, Any], progress: ProgressCallback = ignore) -> Pat
     total, step, best = epochs2 * ipe, 0, -math.inf
     best_path, last_path = out / "best.ckpt", out / "last.ckpt"
     gen = torch.Generator(device=device).manual_seed(seed + 1)
-    s2_start = time.perf_counter()
     for epoch in range(1, epochs2 + 1):
         net.unet.train()
         net.cond_stage_model.train()
@@ -384,6 +383,5 @@ def train(config: Mapping[str, Any], progress: ProgressCallback = ignore) -> Pat
         if limit is not None and time.perf_counter() - start > limit:
             progress(Log(f"time limit reached after stage 2 epoch {epoch}", "warning"))
             break
-    del s2_start
     progress(Progress(1.0, "training done"))
     return best_path if best_path.exists() else last_path

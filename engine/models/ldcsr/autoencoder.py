@@ -329,7 +329,7 @@ class AutoencoderKL(nn.Module):
     def forward(self, hr: torch.Tensor, lr: torch.Tensor, *,
                 generator: torch.Generator | None = None, sample: bool = True,
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Reconstruction, mean, logvar (training path: posterior sample unless ``sample=False``)."""
+        """Reconstruction, mean, logvar (training: a posterior sample unless ``sample=False``)."""
         mean, logvar = self.encode(hr, lr)
         z = mean
         if sample:
