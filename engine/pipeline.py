@@ -251,17 +251,60 @@ class TileRenderer:
         outs = [self.render(lr, crop_y0, crop_x0, py, px) for py, px in parts]
         return np.concatenate(outs, axis=axis)
 
-    def _render_once(self, lr: np.ndarray, crop_y0: int, crop_x0: int, ys: tuple[int, int],
-                     xs: tuple[int, int]) -> np.ndarray:
+    def render_many(self, items: list[tuple[np.ndarray, int, int, tuple[int, int],
+                                            tuple[int, int]]]) -> list[np.ndarray]:
+        """:meth:`render` for several tiles; tiles whose crops and local output centres are
+        identical (interior tiles at integer-period scales) go through the model as one batch."""
+        if len(items) == 1 or self.model.stochastic or self.max_region is not None:
+            return [self.render(*it) for it in items]
+        results: list[np.ndarray | None] = [None] * len(items)
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        preps = [self._prepare(*it) for it in items]
+        for i, (sub, cy, cx, _crop) in enumerate(preps):
+            groups.setdefault((sub.shape, cy.tobytes(), cx.tobytes()), []).append(i)
+        for idx in groups.values():
+            if len(idx) > 1:
+                try:
+                    outs = self._run([preps[i][0] for i in idx], *preps[idx[0]][1:])
+                except BaseException as exc:  # noqa: BLE001 - only out-of-memory is handled
+                    if not _is_oom(exc):
+                        raise
+                    if self.device.type == "cuda":
+                        torch.cuda.empty_cache()
+                    outs = [self.render(*items[i]) for i in idx]
+            else:
+                outs = [self.render(*items[idx[0]])]
+            for i, o in zip(idx, outs):
+                results[i] = o
+        return [r for r in results if r is not None]
+
+    def _prepare(self, lr: np.ndarray, crop_y0: int, crop_x0: int, ys: tuple[int, int],
+                 xs: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                               tuple[int, int, int, int]]:
         halo = self.model.halo
         cy0, cy1 = crop_for(ys[0], ys[1], self.h, self.out_h, halo, self.align_y)
         cx0, cx1 = crop_for(xs[0], xs[1], self.w, self.out_w, halo, self.align_x)
         sub = lr[:, cy0 - crop_y0:cy1 - crop_y0, cx0 - crop_x0:cx1 - crop_x0]
-        x = torch.from_numpy(np.ascontiguousarray(sub, dtype=np.float32))
-        batch, rule = to_model_batch(x, self.model.in_channels)
-        batch = batch.to(self.device)
         cy = centres(ys[0], ys[1], self.h, self.out_h) - cy0
         cx = centres(xs[0], xs[1], self.w, self.out_w) - cx0
+        return sub, cy, cx, (ys[0], xs[0], cy1 - cy0, cx1 - cx0)
+
+    def _render_once(self, lr: np.ndarray, crop_y0: int, crop_x0: int, ys: tuple[int, int],
+                     xs: tuple[int, int]) -> np.ndarray:
+        sub, cy, cx, crop = self._prepare(lr, crop_y0, crop_x0, ys, xs)
+        return self._run([sub], cy, cx, crop)[0]
+
+    def _run(self, subs: list[np.ndarray], cy: np.ndarray, cx: np.ndarray,
+             crop: tuple[int, int, int, int]) -> list[np.ndarray]:
+        """Model call on same-shaped crops ``subs`` (each (C, ch, cw)) sharing local centres."""
+        parts = []
+        rule = "joint"
+        for sub in subs:
+            x = torch.from_numpy(np.ascontiguousarray(sub, dtype=np.float32))
+            b, rule = to_model_batch(x, self.model.in_channels)
+            parts.append(b)
+        batch = torch.cat(parts).to(self.device)
+        out_y0, out_x0, ch, cw = crop
         amp = (torch.autocast("cuda", dtype=torch.float16) if self.half else nullcontext())
         with torch.inference_mode(), amp:
             if self.model.supports_grid:
@@ -269,11 +312,10 @@ class TileRenderer:
                                             (self.h / self.out_h, self.w / self.out_w),
                                             clamp=False)
             else:
-                ch, cw = cy1 - cy0, cx1 - cx0
                 size = (output_size(ch, self.out_h / self.h), output_size(cw, self.out_w / self.w))
                 kwargs: dict[str, Any] = {}
                 if self.model.stochastic:
-                    kwargs["seed"] = tile_seed(self.seed, ys[0], xs[0])
+                    kwargs["seed"] = tile_seed(self.seed, out_y0, out_x0)
                     if self.steps is not None:
                         kwargs["steps"] = self.steps
                 full = self.model.upscale(batch, size, clamp=False, **kwargs)
@@ -282,8 +324,14 @@ class TileRenderer:
                 uy = cy * size[0] / ch - 0.5
                 ux = cx * size[1] / cw - 0.5
                 y = _sample_at(full.float(), uy, ux)
-        out = from_model_batch(y.float(), rule)
-        return out.detach().cpu().numpy().astype(np.float32, copy=False)
+        y = y.float()
+        outs = []
+        start = 0
+        for b in parts:
+            chunk = from_model_batch(y[start:start + b.shape[0]], rule)
+            start += b.shape[0]
+            outs.append(chunk.detach().cpu().numpy().astype(np.float32, copy=False))
+        return outs
 
 
 def tile_seed(seed: int, row: int, col: int) -> int:
@@ -307,7 +355,7 @@ def upscale_raster(input_path: str | os.PathLike[str], output_path: str | os.Pat
                    model: SRModel, *, scale: Scale, bands: Sequence[int] | str | None = None,
                    tile: int | None = None, overwrite: bool = False, seed: int = 0,
                    steps: int | None = None, half: bool | None = None, cog: bool = False,
-                   progress: ProgressCallback = ignore,
+                   batch: int = 4, progress: ProgressCallback = ignore,
                    cancel: threading.Event | None = None) -> dict[str, Any]:
     """Super-resolve ``input_path`` into ``output_path`` (GeoTIFF) with ``model``.
 
@@ -317,6 +365,7 @@ def upscale_raster(input_path: str | os.PathLike[str], output_path: str | os.Pat
         tile: tile side in INPUT pixels (default: DEFAULT_OUTPUT_TILE / scale).
         half: autocast float16 on CUDA (default: ``model.options.get("half", True)``).
         cog: write a Cloud Optimised GeoTIFF.
+        batch: tiles rendered per model call when their crops line up (interior tiles).
         cancel: set it to stop at the next tile (raises :class:`Cancelled`).
 
     Returns:
@@ -397,13 +446,20 @@ def upscale_raster(input_path: str | os.PathLike[str], output_path: str | os.Pat
             gr.write_window(out_ds, x0, first, data, mask)
 
         nxt = reader.submit(read, 0)
-        for k in range(len(order)):
-            if cancel is not None and cancel.is_set():
-                raise Cancelled("cancelled: no output was written")
-            t = nxt.result()
-            if k + 1 < len(order):
-                nxt = reader.submit(read, k + 1)
-            values = _process(t, stats, fill_values, renderer)
+        k = 0
+        group: list[tuple[_Tile, np.ndarray]] = []
+        while k < len(order):
+            if not group:
+                # Up to `batch` tiles are read (one ahead in the background) and rendered together.
+                tiles = []
+                while len(tiles) < max(1, batch) and k + len(tiles) < len(order):
+                    if cancel is not None and cancel.is_set():
+                        raise Cancelled("cancelled: no output was written")
+                    tiles.append(nxt.result())
+                    if k + len(tiles) < len(order):
+                        nxt = reader.submit(read, k + len(tiles))
+                group = list(zip(tiles, _process_many(tiles, stats, fill_values, renderer)))
+            t, values = group.pop(0)
             valid = _output_valid(t, info.width, info.height, out_w, out_h)
             if direct:
                 # Point-query tiles own exactly what they render: write them as they come.
@@ -420,7 +476,8 @@ def upscale_raster(input_path: str | os.PathLike[str], output_path: str | os.Pat
                     if pending_write is not None:
                         pending_write.result()
                     pending_write = writer.submit(write, first, 0, vals, vmask)
-            progress(Progress(0.02 + 0.96 * (k + 1) / len(order), f"tile {k + 1}/{len(order)}"))
+            k += 1
+            progress(Progress(0.02 + 0.96 * k / len(order), f"tile {k}/{len(order)}"))
         if pending_write is not None:
             pending_write.result()
             pending_write = None
@@ -454,12 +511,13 @@ def upscale_raster(input_path: str | os.PathLike[str], output_path: str | os.Pat
     }
 
 
-def _process(t: _Tile, stats: list[BandStats], fill: list[float],
-             renderer: TileRenderer) -> np.ndarray:
-    filled = fill_holes(t.data, t.valid, fill)
-    lr = normalize(filled, stats)
-    return renderer.render(lr, t.ys.crop0, t.xs.crop0, (t.ys.ext0, t.ys.ext1),
-                           (t.xs.ext0, t.xs.ext1))
+def _process_many(tiles: list[_Tile], stats: list[BandStats], fill: list[float],
+                  renderer: TileRenderer) -> list[np.ndarray]:
+    items = []
+    for t in tiles:
+        lr = normalize(fill_holes(t.data, t.valid, fill), stats)
+        items.append((lr, t.ys.crop0, t.xs.crop0, (t.ys.ext0, t.ys.ext1), (t.xs.ext0, t.xs.ext1)))
+    return renderer.render_many(items)
 
 
 def _output_valid(t: _Tile, w: int, h: int, out_w: int, out_h: int) -> np.ndarray:

@@ -329,3 +329,18 @@ def test_bundled_lmlte_is_tile_independent_and_equals_its_whole_image_output(tmp
     span = float(lr.max() - lr.min())
     assert np.abs(outs[0] - outs[1]).max() < 1e-5 * span + 1e-3
     assert np.abs(outs[1] - whole).max() < 1e-5 * span + 1e-3
+
+
+def test_interior_tiles_are_batched_with_identical_results(tmp_path):
+    img = (smooth_image(64, 64, 1) * 1000).astype(np.float32)
+    src = write_geotiff(tmp_path / "in.tif", img)
+    outs = []
+    for batch in (1, 4):
+        m = GridBicubic()
+        upscale_raster(src, tmp_path / f"o{batch}.tif", m, scale=Scale(2, 2), tile=16,
+                       batch=batch)
+        outs.append(read(tmp_path / f"o{batch}.tif"))
+        sizes = [c[0] for c in m.calls]
+        # a row of 4 tiles: 2 edge tiles alone, the 2 interior ones in one call
+        assert max(sizes) == min(batch, 2) and sum(sizes) == 16
+    assert np.abs(outs[0] - outs[1]).max() < 1e-3
