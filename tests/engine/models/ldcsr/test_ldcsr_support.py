@@ -155,3 +155,21 @@ def test_bundled_weights_load_and_run():
     sample = engine.load_model("ldcsr")
     assert sample.stochastic
     assert torch.equal(sample.upscale(lr, (30, 30), seed=4), sample.upscale(lr, (30, 30), seed=4))
+
+
+def test_paper_sized_checkpoint_needs_no_yaml():
+    """An official default-size checkpoint without config resolves to the paper config."""
+    from engine.models.ldcsr.config import default_config, reduced_config
+    from engine.models.ldcsr.network import LDCSRNet, to_lightning_state_dict
+
+    with torch.device("meta"):
+        paper = to_lightning_state_dict(LDCSRNet(default_config()))
+        small = to_lightning_state_dict(LDCSRNet(reduced_config()))
+    assert support.detect({"state_dict": paper})
+    assert support.resolve_config({"state_dict": paper}, None) == default_config()
+    with pytest.raises(ModelError, match="--config"):
+        support.resolve_config({"state_dict": small}, None)
+    stage1 = {"state_dict": {k[len("first_stage_model."):]: v for k, v in paper.items()
+                             if k.startswith("first_stage_model.")}}
+    assert support.is_stage1(stage1)
+    assert support.resolve_config(stage1, None) == default_config()
