@@ -5,8 +5,9 @@ scale and resamples them. Which pixels may be rendered coarse depends on the mod
 imagery, so the table is measured: for each target scale, LR crops of the given rasters are
 rendered at the target and at every coarser decode scale; a modulation bin is allowed at a coarse
 scale while the MSE (normalised [-1, 1] units, as in LMF) stays below ``--mse``. The result is the
-official YAML layout, usable with ``upscale --model ... `` through the model option ``cmsr`` or
-``engine.load_model(path, cmsr=TABLE)``, and by the official ``test.py --cmsr_path``.
+official YAML layout, usable with ``engine.load_model(path, cmsr=TABLE)``, from a model card in
+``$ARBSR_MODELS_DIR`` with ``"options": {"cmsr": "/absolute/path/table.yaml"}`` (then
+``upscale --model NAME``), and by the official ``test.py --cmsr_path``.
 
     python -m engine cmsr --model CKPT|NAME --data A.tif [B.tif ...] --out table.yaml
         [--mse 2e-5] [--scales 6 8 12 18] [--patch 48] [--crops 8] [--bands 1,2,3]
