@@ -309,6 +309,7 @@ def test_train_smoke_on_a_raster(tmp_path: Path, geotiff) -> None:  # type: igno
     assert model.upscale(torch.rand(1, 1, 6, 6), (13, 13), steps=2).shape == (1, 1, 13, 13)
 
 
+@pytest.mark.slow
 def test_train_and_upscale_through_the_cli(tmp_path: Path, geotiff) -> None:  # type: ignore[no-untyped-def]
     """python -m engine train --family moe, then upscale a raster at a fractional scale."""
     from tests.conftest import ROOT, smooth_image
@@ -342,3 +343,18 @@ def test_train_and_upscale_through_the_cli(tmp_path: Path, geotiff) -> None:  # 
                            text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     assert np.array_equal(gdal.Open(str(out)).ReadAsArray(), a)  # same seed, same pixels
+
+
+def test_bundled_weights_load_and_sample() -> None:
+    """The registered demonstration model: band-wise, exact fractional size, seeded."""
+    import engine
+
+    model = engine.load_model("moe", device="cpu")
+    assert model.family == "moe" and model.options["steps"] == 20
+    lr = torch.rand(1, 2, 8, 9, generator=torch.Generator().manual_seed(0))
+    a = model.upscale(lr, (13, 20), steps=2, seed=4)
+    assert a.shape == (1, 2, 13, 20)
+    assert torch.equal(a, model.upscale(lr, (13, 20), steps=2, seed=4))
+    # The residual is small next to the image: the result stays close to bicubic.
+    up = F.interpolate(lr, size=(13, 20), mode="bicubic", align_corners=False).clamp(0, 1)
+    assert float((a - up).abs().mean()) < 0.1
