@@ -3,7 +3,8 @@
 The scheduler owns the noise schedule and the update rule; it never holds a network. One object
 serves both sides of a diffusion model:
 
-* training (DDPM, Ho et al. 2020): :meth:`DDIMScheduler.add_noise` draws ``x_t`` from ``q(x_t | x_0)``
+* training (DDPM, Ho et al. 2020): :meth:`DDIMScheduler.add_noise` draws ``x_t`` from
+  ``q(x_t | x_0)``
   (eq. 4 of Ho et al.) and :meth:`DDIMScheduler.training_target` gives what the network regresses:
   ``eps`` (epsilon-prediction) or ``v = sqrt(a_t) eps - sqrt(1 - a_t) x_0`` (v-prediction,
   Salimans & Ho 2022, eq. 9 / appendix D);

@@ -41,7 +41,7 @@ import torch.nn.functional as F
 
 from engine.errors import ParameterError
 from engine.models.moe.denoiser import MoEDiffSRNet
-from engine.models.moe.support import DEFAULT_SCHEDULER, make_checkpoint, detect
+from engine.models.moe.support import DEFAULT_SCHEDULER, detect, make_checkpoint
 from engine.progress import Log, Metric, Progress, ProgressCallback, ignore
 from engine.schedulers.ddim import DDIMScheduler
 

@@ -38,7 +38,7 @@ from torch import nn
 
 from engine.models.moe.experts import SparseMoE, _groups
 from engine.models.moe.lr_encoder import LREncoder
-from engine.models.moe.router import PatchRouter, Routing
+from engine.models.moe.router import PatchRouter, Routing, balance_loss, z_loss
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
@@ -120,7 +120,8 @@ class MoEDiffSRNet(nn.Module):
         moe = dict(lr_channels=lr_channels, temb_dim=temb_dim, num_experts=num_experts,
                    top_k=top_k, patch=patch, halo=halo)
         self.encoder = LREncoder(in_channels=in_channels, channels=lr_channels,
-                                 num_blocks=lr_blocks, level_channels=(lr_channels,) * len(channels))
+                                 num_blocks=lr_blocks,
+                                 level_channels=(lr_channels,) * len(channels))
         self.temb = nn.Sequential(nn.Linear(temb_dim, temb_dim), nn.SiLU(),
                                   nn.Linear(temb_dim, temb_dim))
         self.semb = nn.Sequential(nn.Linear(temb_dim, temb_dim), nn.SiLU(),
@@ -193,8 +194,6 @@ class MoEDiffSRNet(nn.Module):
 
     def aux_losses(self) -> dict[str, torch.Tensor]:
         """Balance and z losses of the last forward pass, averaged over the MoE blocks."""
-        from engine.models.moe.router import balance_loss, z_loss
-
         blocks = [b.last_routing for b in self.moe_blocks() if b.last_routing is not None]
         if not blocks:
             zero = next(self.parameters()).new_zeros(())

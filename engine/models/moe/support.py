@@ -121,8 +121,8 @@ class MoEModel(SRModel):
         self.scheduler.eta = float(eta if eta is not None else self.options.get("eta", 0.0))
         half = dev.type == "cuda" and bool(self.options.get("half", True))
         with torch.autocast(device_type=dev.type, dtype=torch.float16, enabled=half):
-            out = sample(self.module, self.scheduler, x, (height, width), steps=steps,  # type: ignore[arg-type]
-                         generator=gen)
+            net: MoEDiffSRNet = self.module  # type: ignore[assignment]
+            out = sample(net, self.scheduler, x, (height, width), steps=steps, generator=gen)
         out = ((out.float() + 1) / 2).reshape(b, c, height, width)
         return out.clamp(0, 1) if clamp else out
 

@@ -297,8 +297,8 @@ def test_train_smoke_on_a_raster(tmp_path: Path, geotiff) -> None:  # type: igno
     src = geotiff(data)
     cfg = {"data": [str(src)], "out": str(tmp_path / "run"), "lr_patch": 12, "batch_size": 2,
            "epochs": 2, "iters_per_epoch": 2, "val_patch": 12, "val_per_source": 1,
-           "holdout": 0.3, "scale_min": 1.5, "scale_max": 2.5, "device": "cpu", "model": {k: list(v) if isinstance(v, tuple) else v
-                                               for k, v in TINY.items()}}
+           "holdout": 0.3, "scale_min": 1.5, "scale_max": 2.5, "device": "cpu",
+           "model": {k: list(v) if isinstance(v, tuple) else v for k, v in TINY.items()}}
     best = train(cfg)
     assert best.is_file() and (tmp_path / "run" / "moe-last.pth").is_file()
     history = json.loads((tmp_path / "run" / "history.json").read_text())
@@ -310,7 +310,8 @@ def test_train_smoke_on_a_raster(tmp_path: Path, geotiff) -> None:  # type: igno
 
 
 @pytest.mark.slow
-def test_train_and_upscale_through_the_cli(tmp_path: Path, geotiff) -> None:  # type: ignore[no-untyped-def]
+def test_train_and_upscale_through_the_cli(tmp_path: Path,
+                                           geotiff) -> None:  # type: ignore[no-untyped-def]
     """python -m engine train --family moe, then upscale a raster at a fractional scale."""
     from tests.conftest import ROOT, smooth_image
 
