@@ -158,10 +158,13 @@ def load(checkpoint: dict[str, Any], *, name: str, device: torch.device,
     net.to(device).eval()
     sched_cfg = {**DEFAULT_SCHEDULER, **dict(checkpoint.get("scheduler") or {})}
     scheduler = DDIMScheduler(**sched_cfg)
-    # Context a tile needs: the LR encoder's radius plus the U-Net's reach, which at the
-    # coarsest level spans two routing patches (router pooling and expert halo) of
-    # unshuffle * 2**(levels-1) * patch output pixels, i.e. up to that many LR pixels at x1.
-    halo = net.encoder.receptive_radius + net.size_multiple
+    # Context a tile needs: the LR encoder's radius plus the U-Net's convolutional reach, about
+    # 20 half-resolution pixels (two levels of two-conv experts) = 40 output pixels, i.e. 20 LR
+    # pixels at x2 and fewer above; size_multiple // 2 = 16 for the shipped widths. Routing
+    # patches and per-patch GroupNorm follow each tile's own grid, and every tile has its own
+    # noise, so tiles are never bit-identical to an untiled run: a larger halo would only add
+    # cost (it grows with scale**2 in output pixels) without making them so.
+    halo = net.encoder.receptive_radius + net.size_multiple // 2
     model = MoEModel(name=name, family="moe", module=net, in_channels=1, out_channels=1,
                      scale_range=(1.0, 8.0), halo=int(halo), stochastic=True,
                      options=dict(options or {}))
