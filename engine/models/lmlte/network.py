@@ -48,6 +48,8 @@ MAX_TRAIN_SCALE = 4
 #: want large batches.
 DEFAULT_CHUNK = 65536
 CPU_CHUNK = 8192
+#: LR pixels per latent-MLP block.
+MOD_BLOCK = 16384
 CUDA_CHUNK = 262144
 
 
@@ -232,16 +234,27 @@ class LMLTE(nn.Module):
             return None
         coef, freq = latent["coef"], latent["freq"]
         bs, ch, h, w = coef.shape
-        coef_l = coef.permute(0, 2, 3, 1).reshape(bs, h * w, ch)
-        freq_l = freq.permute(0, 2, 3, 1).reshape(bs, h * w, ch // 2, 2).sum(-1)
+        n = h * w
+        coef_l = coef.permute(0, 2, 3, 1)  # channel-last views; rows copied per block below
+        freq_l = freq.permute(0, 2, 3, 1)
+        rel_cell = None
         if self.cell_decode:
             if cell is None:
                 raise ValueError("cell_decode models need the query cell")
-            rel_cell = cell[:, :h * w] if cell.shape[1] >= h * w else cell[:, :1]
+            rel_cell = cell[:, :n] if cell.shape[1] >= n else cell[:, :1]
             rel_cell = rel_cell * torch.tensor([h, w], dtype=cell.dtype, device=cell.device)
-            freq_l = freq_l + self.phase(rel_cell)
-        basis = torch.cat((torch.cos(math.pi * freq_l), torch.sin(math.pi * freq_l)), dim=-1)
-        mod = self.hypernet(coef_l * basis)
+        # Row blocks of LR pixels bound the hypernet's working memory (its hidden layer is wide).
+        block = max(1, MOD_BLOCK // max(bs, 1))
+        outs = []
+        for r0 in range(0, n, block):
+            r1 = min(n, r0 + block)
+            c_l = coef_l.reshape(bs, n, ch)[:, r0:r1]
+            f_l = freq_l.reshape(bs, n, ch // 2, 2)[:, r0:r1].sum(-1)
+            if rel_cell is not None:
+                f_l = f_l + self.phase(rel_cell[:, r0:r1] if rel_cell.shape[1] > 1 else rel_cell)
+            basis = torch.cat((torch.cos(math.pi * f_l), torch.sin(math.pi * f_l)), dim=-1)
+            outs.append(self.hypernet(c_l * basis))
+        mod = outs[0] if len(outs) == 1 else torch.cat(outs, 1)
         return mod.view(bs, h, w, -1).permute(0, 3, 1, 2)
 
     def tables(self, latent: dict[str, Any], mod: torch.Tensor | None) -> dict[str, Any]:

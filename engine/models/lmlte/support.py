@@ -129,7 +129,9 @@ class LMLTEModel(SRModel):
         cell = cell.expand(bs, 1, 2)
         latent = net.encode(inp)
         mod = net.modulations(latent, cell)
-        return net.tables(latent, mod), mod
+        lut = net.tables(latent, mod)
+        del latent  # coef/freq are in the tables now; free them before rendering
+        return lut, mod
 
     @staticmethod
     def _cell_value(n_out: int, factor: float) -> float:
@@ -206,7 +208,10 @@ class LMLTEModel(SRModel):
             lut, mod = self._prepare(lr, cell_yx)
             out_of_dist = hh * ww > (MAX_TRAIN_SCALE ** 2) * h * w
             # CMSR level grids are LR-aligned: not defined for a window-padded encoder.
-            if tables is not None and out_of_dist and mod is not None and (hp, wp) == (h, w):
+            use_cmsr = tables is not None and out_of_dist and mod is not None and (hp, wp) == (h, w)
+            if not use_cmsr:
+                mod = None  # only CMSR needs the raw modulations
+            if use_cmsr:
                 from engine.models.lmlte import cmsr
 
                 out = self._with_backoff(
@@ -245,6 +250,7 @@ class LMLTEModel(SRModel):
         ys, xs, cell_yx = self._map(ys, xs, cell_yx, h, w, hp, wp)
         with self._precision(self._opt(kwargs, "precision", None)):
             lut, _mod = self._prepare(lr, cell_yx)
+            del _mod
             out = self._with_backoff(lambda c: self._render_rows(lut, ys, xs, cell_yx, c), chunk)
         out = out * 0.5 + 0.5
         return out.clamp_(0, 1) if clamp else out
