@@ -248,10 +248,15 @@ class LMLTE(nn.Module):
         outs = []
         for r0 in range(0, n, block):
             r1 = min(n, r0 + block)
-            c_l = coef_l.reshape(bs, n, ch)[:, r0:r1]
-            f_l = freq_l.reshape(bs, n, ch // 2, 2)[:, r0:r1].sum(-1)
-            if rel_cell is not None:
-                f_l = f_l + self.phase(rel_cell[:, r0:r1] if rel_cell.shape[1] > 1 else rel_cell)
+            c_l = coef_l.reshape(bs, n, ch)
+            f_l = freq_l.reshape(bs, n, ch // 2, 2)
+            rc = rel_cell
+            if n > block:  # no slicing for a single block: keeps traced graphs size-generic
+                c_l, f_l = c_l[:, r0:r1], f_l[:, r0:r1]
+                rc = None if rc is None else (rc[:, r0:r1] if rc.shape[1] > 1 else rc)
+            f_l = f_l.sum(-1)
+            if rc is not None:
+                f_l = f_l + self.phase(rc)
             basis = torch.cat((torch.cos(math.pi * f_l), torch.sin(math.pi * f_l)), dim=-1)
             outs.append(self.hypernet(c_l * basis))
         mod = outs[0] if len(outs) == 1 else torch.cat(outs, 1)

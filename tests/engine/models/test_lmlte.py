@@ -93,6 +93,10 @@ def test_chunking_and_batch_do_not_change_the_result(model) -> None:
     tiny = model.upscale(lr, size, clamp=False, chunk=30)  # chunks narrower than one row
     assert torch.allclose(full, small, atol=1e-6, rtol=0)
     assert torch.allclose(full, tiny, atol=1e-6, rtol=0)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(network, "MOD_BLOCK", 50)  # the latent MLP in several blocks of LR pixels
+        blocks = model.upscale(lr, size, clamp=False)
+    assert torch.allclose(full, blocks, atol=1e-6, rtol=0)
     batch = torch.cat([lr, lr.flip(-1)], 0)
     both = model.upscale(batch, size, clamp=False)
     assert torch.allclose(both[:1], full, atol=1e-6, rtol=0)
