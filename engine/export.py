@@ -353,7 +353,8 @@ def run_exported(path: Path, fmt: str, inputs: tuple[torch.Tensor, ...],
     inp, coord, cell = inputs
     if fmt == "torchscript":
         module = torch.jit.load(str(path), map_location="cpu")
-        with torch.inference_mode():
+        # One-off runs: skip the profiling executor's optimisation passes (seconds per shape).
+        with torch.inference_mode(), torch.jit.optimized_execution(False):
             x = inp.half() if meta.precision == "float16" else inp
             return module(x, coord, cell).float()
     import onnxruntime as ort
