@@ -6,7 +6,8 @@
 #
 #   tools/train_default.sh [OUT_DIR] [extra `python -m engine train` flags, e.g. --epochs 7]
 #
-# Runs on the CPU with 2 threads (about an hour on an idle 2-core machine); --device cuda works too.
+# Runs on the CPU with 2 threads (43 min on a busy shared 2-core machine, a few minutes when idle);
+# --device cuda works too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
