@@ -57,9 +57,12 @@ def _calibration(channels: int, size: int) -> list[torch.Tensor]:
     import dgsamples
     from osgeo import gdal
 
+    gdal.UseExceptions()
     base = Path(dgsamples.__file__).parent / "wv3_longmont_1k"
     path = sorted(base.glob("*_PAN/*.TIF"))[0]
-    arr = gdal.Open(str(path)).GetRasterBand(1).ReadAsArray().astype(np.float32)
+    ds = gdal.Open(str(path))  # keep the dataset alive while its band is read
+    arr = ds.GetRasterBand(1).ReadAsArray().astype(np.float32)
+    ds = None
     lo, hi = np.percentile(arr, (0.5, 99.5))
     arr = np.clip((arr - lo) / max(hi - lo, 1e-6), 0, 1)
     step = max(1, (min(arr.shape) - size) // 4)
