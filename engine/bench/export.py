@@ -177,4 +177,9 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
         "torch": torch.__version__,
         "targets": {"speed_ratio": TARGET_SPEEDUP, "psnr_loss_db": TARGET_LOSS_DB},
         "results": results,
+        "paying": {scale: [n for n, r in rows.items() if r.get("pays")]
+                   for scale, rows in results.items()},
+        "defaults": "float32 eager: an option becomes a default only if it pays at every scale "
+                    "(speed ratio >= 1.3 and loss <= 0.05 dB); exports exist for deployment "
+                    "outside Python, not for speed",
     }
