@@ -292,3 +292,15 @@ def test_cli_export_then_upscale_a_geotiff(tmp_path, geotiff):
     ds = gdal.Open(str(dst))
     assert (ds.RasterXSize, ds.RasterYSize, ds.RasterCount) == (60, 50, 3)
     assert ds.GetGeoTransform()[1] == pytest.approx(2.0 * 24 / 60)
+
+
+def test_onnx_execution_providers_per_device():
+    from engine.errors import DeviceError
+    from engine.models.exported.onnx import providers_for
+
+    cpu_only = ["CPUExecutionProvider"]
+    both = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert providers_for(torch.device("cpu"), both) == ["CPUExecutionProvider"]
+    assert providers_for(torch.device("cuda", 0), both) == both
+    with pytest.raises(DeviceError, match="onnxruntime-gpu"):
+        providers_for(torch.device("cuda", 0), cpu_only)
