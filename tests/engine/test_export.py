@@ -4,7 +4,7 @@ Two networks: a tiny LIIF-style point-query network defined here (fast, always a
 ``forward(inp, coord, cell)`` contract and the same shape-dependent operations as LMLTE: nearest
 feature lookup, relative coordinates scaled by the LR size, cells, a bilinear skip), and the real
 LMLTE network with random weights when ``engine.models.lmlte`` is present. Inputs are the LMLTE
-reference cases in tests/data/export/ (non-square LR, x2.5 and per-axis x2/x3).
+reference cases in tests/data/lmlte/ (non-square LR, x2.5 and per-axis x2/x3).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from engine.models.descriptor import SRModel
 from engine.models.exported import ExportedSRModel, ExportMeta, axis_coords, cell_factor
 from engine.models.registry import load_model
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "export"
+DATA = Path(__file__).resolve().parents[1] / "data" / "lmlte"
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ("case_x2.5.npz", "case_x2_x3.npz")
 #: Official EDSR-baseline LMLTE args (configs/train-lmf/train_edsr-baseline-lmlte.yaml).
