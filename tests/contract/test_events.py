@@ -12,7 +12,7 @@ import subprocess
 
 from arbsr_qgis import engine_client as ec
 from engine import progress as ep
-from tests.conftest import ROOT
+from rasters import ROOT
 
 SAMPLES = [
     ep.Progress(0.42, "tile 17/40"),

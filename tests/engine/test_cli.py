@@ -20,7 +20,7 @@ import pytest
 import torch
 from osgeo import gdal
 
-from conftest import ROOT, smooth_image, write_geotiff
+from rasters import ROOT, smooth_image, write_geotiff
 from engine import cli
 from engine.io import gdal_raster as gr
 from tests.engine.io.toys import write_torchscript_model

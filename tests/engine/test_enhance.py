@@ -9,7 +9,7 @@ from osgeo import gdal
 import engine
 from engine.api import guess_layout
 from engine.errors import ParameterError
-from tests.conftest import smooth_image
+from rasters import smooth_image
 
 
 @pytest.fixture(scope="module")

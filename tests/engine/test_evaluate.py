@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from conftest import smooth_image, write_geotiff
+from rasters import smooth_image, write_geotiff
 from engine import cli
 from engine.commands.evaluate import evaluate, format_table
 from engine.pipeline import Scale

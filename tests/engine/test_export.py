@@ -270,7 +270,7 @@ def test_cli_export_then_upscale_a_geotiff(tmp_path, geotiff):
     """
     pytest.importorskip("engine.models.lmlte")
     pytest.importorskip("engine.commands.upscale")
-    from tests.conftest import smooth_image
+    from rasters import smooth_image
 
     env_py = str(ROOT / ".venv" / "bin" / "python")
     py = env_py if Path(env_py).exists() else sys.executable

@@ -104,7 +104,7 @@ def test_optimised_model_runs_through_the_raster_pipeline(tiny, geotiff, tmp_pat
     from osgeo import gdal
 
     from engine.pipeline import Scale, upscale_raster
-    from tests.conftest import smooth_image
+    from rasters import smooth_image
 
     src = geotiff((smooth_image(20, 26, 3) * 255).astype("uint8"))
     outs = []

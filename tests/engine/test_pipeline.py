@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from osgeo import gdal, osr
 
-from conftest import smooth_image, write_geotiff
+from rasters import smooth_image, write_geotiff
 from engine.errors import Cancelled, OutputError
 from engine.io import gdal_raster as gr
 from engine.pipeline import Scale, resolve_scale, upscale_raster

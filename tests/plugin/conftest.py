@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from qgis.core import QgsApplication
 
-from tests.conftest import ROOT, smooth_image, write_geotiff
+from rasters import ROOT, smooth_image, write_geotiff
 
 FAKE_ROOT = Path(__file__).resolve().parent / "fake_engine"
 QGIS_PROCESS = shutil.which("qgis_process.bin") or "/usr/bin/qgis_process.bin"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from arbsr_qgis import engine_client as ec
-from tests.conftest import ROOT
+from rasters import ROOT
 from tests.plugin.conftest import FAKE_ROOT
 
 

@@ -9,7 +9,7 @@ import pytest
 from osgeo import gdal
 from qgis.core import QgsApplication, QgsProcessingContext
 
-from tests.conftest import ROOT
+from rasters import ROOT
 from tests.plugin.conftest import needs_engine
 
 CUSTOM = "custom checkpoint file"

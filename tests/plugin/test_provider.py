@@ -6,7 +6,7 @@ import configparser
 
 from qgis.core import QgsApplication, Qgis
 
-from tests.conftest import ROOT
+from rasters import ROOT
 
 ALGORITHMS = {"arbsr:upscale", "arbsr:evaluate", "arbsr:train"}
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from osgeo import gdal
 
-from tests.conftest import ROOT
+from rasters import ROOT
 from tests.plugin.conftest import (
     FAKE_ROOT,
     QGIS_PROCESS,

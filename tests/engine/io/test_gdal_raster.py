@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from osgeo import gdal, osr
 
-from conftest import smooth_image, write_geotiff
+from rasters import smooth_image, write_geotiff
 from engine.errors import InputError, ParameterError
 from engine.io import gdal_raster as gr
 from engine.normalization import MAX_STATS_PIXELS, decimation_step

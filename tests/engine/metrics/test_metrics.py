@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from conftest import smooth_image
+from rasters import smooth_image
 from engine.metrics.baselines import gdal_resample
 from engine.metrics.psnr import psnr, shave_mask
 from engine.metrics.ssim import ssim

@@ -102,7 +102,7 @@ def test_update_table_is_monotone_and_bounded(model) -> None:
 def test_cmsr_command_builds_a_usable_table(geotiff, tmp_path: Path) -> None:
     import yaml
 
-    from conftest import smooth_image
+    from rasters import smooth_image
     from engine.cli import main
 
     raster = geotiff((smooth_image(40, 44, bands=2) * 1000).astype("uint16"), name="scene.tif")

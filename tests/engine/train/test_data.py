@@ -8,7 +8,7 @@ import torch
 
 from engine.errors import InputError, ParameterError
 from engine.train.data import PairSampler, degrade, load_sources, validation_pairs
-from tests.conftest import smooth_image
+from rasters import smooth_image
 
 
 def _raster(geotiff, rows=160, cols=150, bands=3, dtype="uint16", **kw):

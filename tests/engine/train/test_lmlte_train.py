@@ -16,7 +16,7 @@ from engine.errors import ModelError, ParameterError
 from engine.models.checkpoints import read_checkpoint
 from engine.train import config as cfgmod
 from engine.train import lmlte
-from tests.conftest import ROOT, smooth_image
+from rasters import ROOT, smooth_image
 
 TINY_MODEL = {
     "name": "lmlte",

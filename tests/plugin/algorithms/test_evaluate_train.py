@@ -101,7 +101,7 @@ def test_evaluate_real_engine(arbsr_provider, wv2_mul_crop, tmp_path):
 def test_train_real_engine_fine_tunes_default_model(arbsr_provider, tmp_path):
     import processing
 
-    from tests.conftest import smooth_image, write_geotiff
+    from rasters import smooth_image, write_geotiff
 
     alg = QgsApplication.processingRegistry().algorithmById("arbsr:train")
     registered = [n for n in alg.parameterDefinition("MODEL").options() if n == "lmlte-default"]

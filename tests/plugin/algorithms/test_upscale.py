@@ -16,7 +16,7 @@ from qgis.core import (
     QgsRasterLayer,
 )
 
-from tests.conftest import smooth_image, write_geotiff
+from rasters import smooth_image, write_geotiff
 from tests.plugin.conftest import needs_engine, wait_for
 
 PARAMS = {"INPUT", "MODEL", "CHECKPOINT", "SCALE", "TARGET_RESOLUTION", "BANDS", "DEVICE",

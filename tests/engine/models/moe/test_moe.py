@@ -291,7 +291,7 @@ def test_mismatched_weights_raise_model_error() -> None:
 
 def test_train_smoke_on_a_raster(tmp_path: Path, geotiff) -> None:  # type: ignore[no-untyped-def]
     from engine.train.moe import train
-    from tests.conftest import smooth_image
+    from rasters import smooth_image
 
     data = (smooth_image(96, 96, bands=2, seed=4) * 1000).astype("uint16")
     src = geotiff(data)
@@ -313,7 +313,7 @@ def test_train_smoke_on_a_raster(tmp_path: Path, geotiff) -> None:  # type: igno
 def test_train_and_upscale_through_the_cli(tmp_path: Path,
                                            geotiff) -> None:  # type: ignore[no-untyped-def]
     """python -m engine train --family moe, then upscale a raster at a fractional scale."""
-    from tests.conftest import ROOT, smooth_image
+    from rasters import ROOT, smooth_image
 
     src = geotiff((smooth_image(80, 80, seed=2) * 4000).astype("uint16"))
     cfg = tmp_path / "tiny.yaml"
