@@ -28,6 +28,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.bench.common import dgsamples_tif
+
 TARGET_SPEEDUP = 1.3
 TARGET_LOSS_DB = 0.05
 #: Options timed in one round only (CPU bfloat16 is ~10x slower; it is there as the code path).
@@ -36,13 +38,10 @@ SLOW = ("eager-bf16",)
 
 def _wv2_crops(size: int, count: int) -> list[np.ndarray]:
     """``count`` HR crops (size x size) of the WorldView-2 PAN sample, float32 in [0, 1]."""
-    import dgsamples
     from osgeo import gdal
 
     gdal.UseExceptions()
-    base = Path(dgsamples.__file__).parent / "wv2_longmont_1k"
-    path = sorted(base.glob("*_PAN/*.TIF"))[0]
-    ds = gdal.Open(str(path))
+    ds = gdal.Open(str(dgsamples_tif("wv2_longmont_1k", "PAN")))
     arr = ds.GetRasterBand(1).ReadAsArray().astype(np.float32)
     lo, hi = np.percentile(arr, (0.5, 99.5))
     arr = np.clip((arr - lo) / max(hi - lo, 1e-6), 0, 1)
@@ -54,13 +53,11 @@ def _wv2_crops(size: int, count: int) -> list[np.ndarray]:
 
 def _calibration(channels: int, size: int) -> list[torch.Tensor]:
     """LR calibration batches from the WorldView-3 PAN sample (training side, not WorldView-2)."""
-    import dgsamples
     from osgeo import gdal
 
     gdal.UseExceptions()
-    base = Path(dgsamples.__file__).parent / "wv3_longmont_1k"
-    path = sorted(base.glob("*_PAN/*.TIF"))[0]
-    ds = gdal.Open(str(path))  # keep the dataset alive while its band is read
+    # keep the dataset alive while its band is read
+    ds = gdal.Open(str(dgsamples_tif("wv3_longmont_1k", "PAN")))
     arr = ds.GetRasterBand(1).ReadAsArray().astype(np.float32)
     ds = None
     lo, hi = np.percentile(arr, (0.5, 99.5))

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
-import time
 import types
 from pathlib import Path
 from typing import Any, Callable
@@ -30,6 +28,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from engine.bench.common import PeakMemory, timed  # noqa: F401  (PeakMemory: the tests' name)
 from engine.models.lmlte.network import build_lmlte, checkpoint_dict, default_chunk, make_coord
 
 ARGS = {
@@ -44,58 +43,6 @@ SCALES = (2.0, 3.5, 4.0, 8.0)
 #: runs with the same query chunk as ours (like for like, and memory-safe).
 
 
-def _trim() -> None:
-    """Hand freed heap memory back to the OS so that each measurement starts from a low RSS."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
-class PeakMemory:
-    """Peak memory (bytes) used during a block, above the level at its start."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-        self.peak = 0
-
-    @staticmethod
-    def _rss() -> int:
-        with open("/proc/self/statm", encoding="ascii") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-    def __enter__(self) -> "PeakMemory":
-        _trim()
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-            self._base = torch.cuda.memory_allocated(self.device)
-            return self
-        self._base = self._rss()
-        self._top = self._base
-        self._stop = threading.Event()
-
-        def poll() -> None:
-            while not self._stop.is_set():
-                self._top = max(self._top, self._rss())
-                time.sleep(0.002)
-
-        self._thread = threading.Thread(target=poll, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            self.peak = torch.cuda.max_memory_allocated(self.device) - self._base
-            return
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self._top, self._rss()) - self._base
-
-
 def _input(side: int) -> torch.Tensor:
     try:
         from skimage import data
@@ -105,24 +52,6 @@ def _input(side: int) -> torch.Tensor:
         img = np.stack([np.sin(6 * x + 3 * y), np.cos(5 * y), x * y], -1).astype(np.float32) * 0.5 + 0.5
     crop = img[100:100 + side, 150:150 + side] if side <= 256 else img[:side, :side]
     return torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1)))[None]
-
-
-def _timed(fn: Callable[[], Any], device: torch.device, repeat: int) -> tuple[float, int, Any]:
-    """(best seconds, peak bytes of the first run, output) of ``fn``."""
-    best, peak, out = float("inf"), 0, None
-    for i in range(repeat):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        with PeakMemory(device) as mem:
-            t0 = time.perf_counter()
-            out = fn()
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            dt = time.perf_counter() - t0
-        best = min(best, dt)
-        if i == 0:
-            peak = mem.peak
-    return best, peak, out
 
 
 def _quartile_table(model: Any, lr: torch.Tensor) -> dict[float, dict[float, float]]:
@@ -218,18 +147,18 @@ def run(out_dir: Path, quick: bool = False) -> dict[str, Any]:
 
     # The encoder is the same computation in both implementations; reported apart so that the
     # query-rendering part of each figure can be read off (seconds - encoder_seconds).
-    enc_sec, _, _ = _timed(encode, device, repeat)
+    enc_sec, _, _ = timed(encode, device, repeat)
     rows = []
     for s in SCALES:
         hh, ww = round(side * s), round(side * s)
         mp = hh * ww / 1e6
-        sec, peak, ours = _timed(lambda: model.upscale(lr, (hh, ww), cmsr=False),
-                                 device, repeat)
+        sec, peak, ours = timed(lambda: model.upscale(lr, (hh, ww), cmsr=False),
+                                device, repeat)
         row: dict[str, Any] = {"scale": s, "output": [hh, ww], "megapixels": mp,
                                "seconds": sec, "mp_per_s": mp / sec, "peak_mb": peak / 2 ** 20}
         if s > 4:
             stats: dict[str, Any] = {}
-            sec_c, peak_c, out_c = _timed(
+            sec_c, peak_c, out_c = timed(
                 lambda: model.upscale(lr, (hh, ww), cmsr=table), device, repeat)
             row["cmsr"] = {"seconds": sec_c, "mp_per_s": mp / sec_c, "peak_mb": peak_c / 2 ** 20,
                            "max_abs_diff_vs_full": float((out_c - ours).abs().max())}
@@ -250,7 +179,7 @@ def run(out_dir: Path, quick: bool = False) -> dict[str, Any]:
                     pred = reference(inp, coord, cell, bsize=default_chunk(device))
                 return (pred * 0.5 + 0.5).clamp(0, 1).view(1, hh, ww, 3).permute(0, 3, 1, 2)
 
-            sec_o, peak_o, out_o = _timed(official, device, repeat)
+            sec_o, peak_o, out_o = timed(official, device, repeat)
             row["official"] = {"seconds": sec_o, "mp_per_s": mp / sec_o, "peak_mb": peak_o / 2 ** 20,
                                "speedup": sec_o / sec,
                                "max_abs_diff": float((out_o - ours).abs().max())}

@@ -4,9 +4,10 @@ Speed: output megapixels per second of ``model.upscale`` (20 DDIM steps) on one 
 warm-up call, at x2 and x4, in a fresh child process (peak memory as in the LDCSR entry:
 ``ru_maxrss`` growth on CPU, ``torch.cuda.max_memory_allocated`` on CUDA).
 
-Quality (not with ``quick``): the same protocol and crops as the LDCSR entry, so the tables
-compare: WorldView-2 Longmont crops from ``dgsamples`` (held out from training: 4 PAN crops of
-192 x 192, 2 MUL crops of 96 x 96, bands 2, 3, 5, 7); per-band 0.1/99.9 percentile scaling; LR
+Quality (not with ``quick``): the same protocol and crops as the LDCSR entry
+(:mod:`engine.bench.common`), so the tables compare: WorldView-2 Longmont crops from
+``dgsamples`` (held out from training: 4 PAN crops of 192 x 192, 2 MUL crops of 96 x 96, bands
+2, 3, 5, 7); per-band 0.1/99.9 percentile scaling; LR
 by the shared antialiased bicubic (:func:`engine.degradation.downsample`); PSNR and SSIM from
 :mod:`engine.metrics` and the gradient-magnitude ratio GMR = mean |Sobel(SR)| / mean |Sobel(HR)|
 on [0, 1]-clipped values with a ceil(scale) border removed; for GDAL cubic
@@ -26,16 +27,16 @@ expert tells the class exactly).
 from __future__ import annotations
 
 import json
-import math
-import os
-import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from engine.bench.common import (WV2_DATA, Scores, add_scores, call_in_child, quality_table,
+                                 speed_row, threads, timed_once, wv2_crops)
+from engine.metrics.sharpness import gradient_magnitude
 
 SCALES = (2, 4)
 STEPS = 20
@@ -49,73 +50,20 @@ def _child(scale: int, lr_side: int, device: str) -> dict[str, Any]:
 
     import engine
 
-    torch.set_num_threads(int(os.environ.get("ARBSR_BENCH_THREADS", "1")))
+    torch.set_num_threads(threads())
     model = engine.load_model("moe", device=device)
     lr = torch.rand(1, 1, lr_side, lr_side, generator=torch.Generator().manual_seed(0))
     size = (lr_side * scale, lr_side * scale)
     model.upscale(lr[:, :, :8, :8], (8 * scale, 8 * scale), seed=0, steps=2)  # warm-up
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    cuda = model.device.type == "cuda"
-    if cuda:
-        torch.cuda.reset_peak_memory_stats()
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    model.upscale(lr, size, seed=0, steps=STEPS)
-    if cuda:
-        torch.cuda.synchronize()
-    sec = time.perf_counter() - t0
-    peak = (torch.cuda.max_memory_allocated() / 2 ** 20 if cuda else
-            (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)
-    return {"model": "moe", "steps": STEPS, "scale": scale, "lr_size": [lr_side, lr_side],
-            "out_size": list(size), "seconds": round(sec, 4),
-            "mpix_per_s": round(size[0] * size[1] / 1e6 / sec, 5),
-            "peak_mem_mib": round(peak, 1), "device": str(model.device)}
+    sec, peak = timed_once(lambda: model.upscale(lr, size, seed=0, steps=STEPS), model.device)
+    return speed_row({"model": "moe", "steps": STEPS, "scale": scale}, lr_side, size, sec, peak,
+                     model.device)
 
 
 def speed(quick: bool, device: str = "cpu") -> list[dict[str, Any]]:
     lr_side = 24 if quick else 96
-    rows = []
-    for scale in SCALES:
-        code = (f"import json; from engine.bench.moe import _child; "
-                f"print(json.dumps(_child({scale}, {lr_side}, {device!r})))")
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             cwd=str(Path(__file__).resolve().parents[2]), check=True)
-        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    return rows
-
-
-#: (x, y, side) of the evaluation crops, as in engine/bench/ldcsr.py.
-PAN_CROPS = ((100, 100), (600, 700), (300, 500), (700, 200))
-MUL_CROPS = ((40, 40), (150, 170))
-
-
-def crops() -> list[tuple[str, np.ndarray]]:
-    """WorldView-2 evaluation crops: (label, (bands, H, W) float64 raw values)."""
-    import dgsamples
-    from osgeo import gdal
-
-    gdal.UseExceptions()
-    base = Path(dgsamples.__file__).parent / "wv2_longmont_1k"
-    pan = sorted(base.glob("*_PAN/*.TIF"))[0]
-    mul = sorted(base.glob("*_MUL/*.TIF"))[0]
-    out = []
-    ds = gdal.Open(str(pan))
-    for x, y in PAN_CROPS:
-        out.append((f"PAN {x},{y}", ds.ReadAsArray(x, y, 192, 192).astype(np.float64)[None]))
-    ds = gdal.Open(str(mul))
-    for x, y in MUL_CROPS:
-        out.append((f"MUL {x},{y}", ds.ReadAsArray(x, y, 96, 96).astype(np.float64)[[1, 2, 4, 6]]))
-    return out
-
-
-def gradient_ratio(sr: np.ndarray, hr: np.ndarray) -> float:
-    """GMR = mean |Sobel(sr)| / mean |Sobel(hr)| for 2-D arrays."""
-    from scipy import ndimage
-
-    def mag(a: np.ndarray) -> float:
-        return float(np.hypot(ndimage.sobel(a, 0), ndimage.sobel(a, 1)).mean())
-
-    return mag(sr) / max(mag(hr), 1e-12)
+    return [call_in_child("engine.bench.moe", "_child", scale, lr_side, device)
+            for scale in SCALES]
 
 
 def content_classes(hr: np.ndarray, patch_px: int, grid: tuple[int, int]) -> np.ndarray:
@@ -124,9 +72,7 @@ def content_classes(hr: np.ndarray, patch_px: int, grid: tuple[int, int]) -> np.
     Classes are terciles (within this image) of the mean Sobel magnitude of the HR pixels that a
     patch of ``patch_px`` output pixels covers; patches in the model's internal padding are -1.
     """
-    from scipy import ndimage
-
-    mag = np.hypot(ndimage.sobel(hr, 0), ndimage.sobel(hr, 1))
+    mag = gradient_magnitude(hr)
     hp, wp = grid
     pad = np.zeros((hp * patch_px, wp * patch_px))
     hh, ww = min(hr.shape[0], hp * patch_px), min(hr.shape[1], hp * patch_px)
@@ -243,20 +189,18 @@ def evaluate(device: str = "cpu", scales: tuple[int, ...] = SCALES) -> dict[str,
     import engine
     from engine.degradation import downsample
     from engine.metrics.baselines import gdal_resample
-    from engine.metrics.psnr import psnr
-    from engine.metrics.ssim import ssim
     from engine.models.registry import find_card
     from engine.normalization import compute_band_stats, normalize
 
-    torch.set_num_threads(int(os.environ.get("ARBSR_BENCH_THREADS", "1")))
+    torch.set_num_threads(threads())
     names = ["lmlte-default"] + (["ldcsr"] if find_card("ldcsr") else [])
     others = {n: engine.load_model(n, device=device) for n in names}
     moe = engine.load_model("moe", device=device)
     net = moe.module
     usage = UsageStats(len(net.moe_blocks()), net.args["num_experts"])
-    acc: dict[tuple[str, int], list[tuple[float, float, float]]] = {}
+    acc: Scores = {}
     seconds: dict[str, float] = {}
-    for _label, raw in crops():
+    for _label, raw in wv2_crops():
         hr_all = normalize(raw, compute_band_stats(raw))
         for scale in scales:
             for b in range(hr_all.shape[0]):
@@ -280,27 +224,15 @@ def evaluate(device: str = "cpu", scales: tuple[int, ...] = SCALES) -> dict[str,
                 preds[f"moe ({STEPS} steps)"], maps = sample_with_routing(moe, lr, (H, W))
                 seconds["moe"] = seconds.get("moe", 0.0) + time.perf_counter() - t0
                 usage.add(net, hr, maps)
-                s = int(math.ceil(scale))
-                ref = np.clip(hr, 0, 1)
-                for name, p in preds.items():
-                    p = np.clip(p, 0, 1)
-                    acc.setdefault((name, scale), []).append((
-                        psnr(p, ref, shave=s), ssim(p, ref, shave=s),
-                        gradient_ratio(p[s:-s, s:-s], ref[s:-s, s:-s])))
-    table = [{"method": n, "scale": s, "psnr": round(float(np.mean([v[0] for v in vals])), 2),
-              "ssim": round(float(np.mean([v[1] for v in vals])), 4),
-              "gmr": round(float(np.mean([v[2] for v in vals])), 3), "n": len(vals)}
-             for (n, s), vals in acc.items()]
-    return {"data": "dgsamples WorldView-2 Longmont: 4 PAN crops 192x192, 2 MUL crops 96x96 "
-                    "(bands 2, 3, 5, 7)", "moe_steps": STEPS, "seed": 0, "table": table,
+                add_scores(acc, preds, hr, scale)
+    return {"data": WV2_DATA, "moe_steps": STEPS, "seed": 0, "table": quality_table(acc),
             "seconds_total": {k: round(v, 1) for k, v in seconds.items()},
             "expert_usage": usage.report(block_names(net))}
 
 
 def run(out_dir: Path, quick: bool) -> dict[str, Any]:
     """Bench entry: speed/memory at x2 and x4; quality and expert usage unless ``quick``."""
-    result: dict[str, Any] = {"entry": "moe", "threads": int(os.environ.get(
-        "ARBSR_BENCH_THREADS", "1")), "speed": speed(quick)}
+    result: dict[str, Any] = {"entry": "moe", "threads": threads(), "speed": speed(quick)}
     if not quick:
         result["quality"] = evaluate()
     return result

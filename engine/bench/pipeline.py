@@ -10,11 +10,7 @@ bounded-memory criterion is ``peak(4096) <= 1.5 * peak(1024)``.
 
 from __future__ import annotations
 
-import json
 import os
-import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,9 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.bench.common import call_in_child, maxrss_mib
 from engine.models.descriptor import SRModel
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class BicubicPointModel(SRModel):
@@ -49,10 +44,6 @@ class BicubicPointModel(SRModel):
         return out.clamp(0, 1) if clamp else out
 
 
-def _rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
-
-
 def _make_raster(path: Path, n: int) -> None:
     from osgeo import gdal
 
@@ -71,24 +62,23 @@ def _make_raster(path: Path, n: int) -> None:
     ds = None
 
 
-def child(n: int, folder: str) -> None:
-    """Run one size in this process and print its JSON line (called in a fresh interpreter)."""
+def child(n: int, folder: str) -> dict[str, Any]:
+    """Run one size in this process; its JSON-able row (called in a fresh interpreter)."""
     from engine.pipeline import Scale, upscale_raster
 
     torch.set_num_threads(1)
-    floor = _rss_mib()
+    floor = maxrss_mib()
     src = Path(folder) / f"in_{n}.tif"
     _make_raster(src, n)
     t0 = time.perf_counter()
     res = upscale_raster(src, Path(folder) / f"out_{n}.tif", BicubicPointModel(),
                          scale=Scale(2, 2), tile=256)
     seconds = time.perf_counter() - t0
-    peak = _rss_mib()
-    print(json.dumps({"size": n, "output": res["size"], "tiles": res["tiles"],
-                      "seconds": round(seconds, 2), "peak_rss_mib": round(peak, 1),
-                      "import_rss_mib": round(floor, 1),
-                      "pipeline_rss_mib": round(peak - floor, 1),
-                      "mpixel_per_s": round(res["size"][0] * res["size"][1] / seconds / 1e6, 2)}))
+    peak = maxrss_mib()
+    return {"size": n, "output": res["size"], "tiles": res["tiles"],
+            "seconds": round(seconds, 2), "peak_rss_mib": round(peak, 1),
+            "import_rss_mib": round(floor, 1), "pipeline_rss_mib": round(peak - floor, 1),
+            "mpixel_per_s": round(res["size"][0] * res["size"][1] / seconds / 1e6, 2)}
 
 
 def run(out_dir: Path, quick: bool) -> dict[str, Any]:
@@ -97,11 +87,8 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="arbsr-bench-", dir=out_dir) as tmp:
         for n in sizes:
-            code = f"from engine.bench.pipeline import child; child({n}, {tmp!r})"
             env = dict(os.environ, OMP_NUM_THREADS="1")
-            proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
-                                  capture_output=True, text=True, check=True)
-            rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            rows.append(call_in_child("engine.bench.pipeline", "child", n, tmp, env=env))
             for p in Path(tmp).iterdir():
                 p.unlink()
     ratio = rows[1]["peak_rss_mib"] / rows[0]["peak_rss_mib"]
