@@ -134,7 +134,7 @@ def run(out_dir: Path, quick: bool = False) -> dict[str, Any]:
         if loaded is not None:
             _mods, make = loaded
             if device.type == "cpu":
-                # The reference moves its coordinate grid with .cuda(); keep it on the CPU.
+                # The reference hard-codes a move of its coordinate grid to the GPU; keep it on the CPU.
                 torch.Tensor.cuda = lambda self, *a, **k: self  # type: ignore[method-assign]
             spec = checkpoint_dict(ARGS, net.state_dict())["model"]
             reference = make(spec, load_sd=True).to(device).eval()

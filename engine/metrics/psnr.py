@@ -21,22 +21,32 @@ def shave_mask(shape: tuple[int, ...], shave: int) -> np.ndarray:
     return m
 
 
-def psnr(pred: np.ndarray, ref: np.ndarray, *, valid: np.ndarray | None = None,
-         data_range: float = 1.0, shave: int = 0) -> float:
-    """Peak signal-to-noise ratio in dB (inf for identical images).
-
-    ``valid``: (H, W) or (C, H, W) bool, False pixels are ignored.
-    """
+def as_bands(pred: np.ndarray, ref: np.ndarray, valid: np.ndarray | None
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``pred``, ``ref`` as float64 (C, H, W) and ``valid`` broadcast to that shape (or None)."""
     p = np.asarray(pred, np.float64)
     r = np.asarray(ref, np.float64)
     if p.shape != r.shape:
         raise ValueError(f"shapes differ: {p.shape} vs {r.shape}")
     if p.ndim == 2:
         p, r = p[None], r[None]
-    m = np.broadcast_to(shave_mask(p.shape, shave), p.shape).copy()
+    v = None
     if valid is not None:
         v = np.asarray(valid, bool)
-        m &= np.broadcast_to(v if v.ndim == 3 else v[None], p.shape)
+        v = np.broadcast_to(v if v.ndim == 3 else v[None], p.shape)
+    return p, r, v
+
+
+def psnr(pred: np.ndarray, ref: np.ndarray, *, valid: np.ndarray | None = None,
+         data_range: float = 1.0, shave: int = 0) -> float:
+    """Peak signal-to-noise ratio in dB (inf for identical images).
+
+    ``valid``: (H, W) or (C, H, W) bool, False pixels are ignored.
+    """
+    p, r, v = as_bands(pred, ref, valid)
+    m = np.broadcast_to(shave_mask(p.shape, shave), p.shape).copy()
+    if v is not None:
+        m &= v
     m &= np.isfinite(p) & np.isfinite(r)
     if not m.any():
         return float("nan")
@@ -46,4 +56,4 @@ def psnr(pred: np.ndarray, ref: np.ndarray, *, valid: np.ndarray | None = None,
     return 10.0 * math.log10(data_range ** 2 / mse)
 
 
-__all__ = ["psnr", "shave_mask"]
+__all__ = ["as_bands", "psnr", "shave_mask"]

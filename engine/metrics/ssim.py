@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from engine.metrics.psnr import shave_mask
+from engine.metrics.psnr import as_bands, shave_mask
 
 SIGMA = 1.5
 RADIUS = 5  # 11x11 window
@@ -38,16 +38,7 @@ def ssim_map(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> np.ndarra
 def ssim(pred: np.ndarray, ref: np.ndarray, *, valid: np.ndarray | None = None,
          data_range: float = 1.0, shave: int = 0) -> float:
     """Mean SSIM over valid, unshaved pixels, averaged over bands."""
-    p = np.asarray(pred, np.float64)
-    r = np.asarray(ref, np.float64)
-    if p.shape != r.shape:
-        raise ValueError(f"shapes differ: {p.shape} vs {r.shape}")
-    if p.ndim == 2:
-        p, r = p[None], r[None]
-    v = None
-    if valid is not None:
-        v = np.asarray(valid, bool)
-        v = np.broadcast_to(v if v.ndim == 3 else v[None], p.shape)
+    p, r, v = as_bands(pred, ref, valid)
     if shave > 0:
         # SR convention: the border is cut off before SSIM is computed.
         cut = (slice(None), slice(shave, -shave), slice(shave, -shave))
