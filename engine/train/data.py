@@ -48,6 +48,8 @@ import numpy as np
 import torch
 from osgeo import gdal
 
+from engine import normalization
+from engine.degradation import downsample
 from engine.errors import InputError, ParameterError
 
 gdal.UseExceptions()
@@ -108,19 +110,8 @@ class Pair:
 
 def _normalise(data: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Per-band normalisation of ``data`` (bands, rows, cols) exactly as inference does it."""
-    try:
-        from engine import normalization as norm
-    except ImportError:  # pragma: no cover - only before the shared module exists
-        norm = None
-    if norm is not None:
-        stats = norm.compute_band_stats(data, valid)
-        return np.asarray(norm.normalize(data, stats), dtype=np.float32)
-    # Same rule as engine.normalization: 0.1 / 99.9 percentiles of the valid pixels, unclamped.
-    out = np.empty(data.shape, np.float32)
-    for b in range(data.shape[0]):
-        lo, hi = np.percentile(data[b][valid], (0.1, 99.9))
-        out[b] = (data[b] - lo) / max(hi - lo, 1e-12)
-    return out
+    stats = normalization.compute_band_stats(data, valid)
+    return np.asarray(normalization.normalize(data, stats), dtype=np.float32)
 
 
 def load_sources(paths: Sequence[str | os.PathLike[str]], *, holdout: float = 0.0,
@@ -298,11 +289,6 @@ class PairSampler:
 
 def degrade(hr: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Antialiased bicubic downsample of ``hr`` (C, H, W) to ``size`` (h, w), shared with eval."""
-    try:
-        from engine.degradation import downsample
-    except ImportError:  # pragma: no cover - only before the shared module exists
-        return torch.nn.functional.interpolate(hr[None], size=size, mode="bicubic",
-                                               align_corners=False, antialias=True)[0]
     return downsample(hr[None], size)[0].contiguous()
 
 

@@ -28,6 +28,7 @@ from torch import nn
 from engine.device import resolve_device
 from engine.errors import ModelError, ParameterError
 from engine.models.checkpoints import read_checkpoint
+from engine.models.lmlte.network import build_lmlte
 from engine.progress import Log, Metric, Progress, ProgressCallback, ignore
 from engine.train import config as cfgmod
 from engine.train.data import Pair, PairSampler, load_sources, validation_pairs
@@ -57,16 +58,7 @@ DEFAULTS: dict[str, Any] = {
 
 def build_network(args: Mapping[str, Any]) -> nn.Module:
     """The LMLTE network for the official model ``args`` (engine.models.lmlte.network)."""
-    try:
-        from engine.models.lmlte import network
-    except ImportError as exc:
-        raise ModelError("the LMLTE network module is missing (engine/models/lmlte/network.py): "
-                         "update the ArbSR checkout") from exc
-    for name in ("build_lmlte", "make_lmlte", "build"):
-        fn = getattr(network, name, None)
-        if callable(fn):
-            return fn(copy.deepcopy(dict(args)))
-    return network.LMLTE(**copy.deepcopy(dict(args)))
+    return build_lmlte(copy.deepcopy(dict(args)))
 
 
 def make_coord(h: int, w: int) -> torch.Tensor:

@@ -19,7 +19,7 @@ from typing import Any, Iterator, Mapping
 
 import torch
 
-from engine.errors import ModelError, ParameterError, ResourceError
+from engine.errors import ParameterError, ResourceError
 from engine.models.descriptor import SRModel
 from engine.models.lmlte.network import (LMLTE, MAX_TRAIN_SCALE, cell_factor, default_chunk,
                                          is_lmlte_checkpoint, make_coord_axis,

@@ -106,8 +106,8 @@ def test_memory_layer_is_exported_first(arbsr_provider, fake_engine, small_tif, 
     """A layer that is not a GDAL file (here: a virtual raster provider) is exported."""
     import processing
 
-    calc = QgsRasterLayer(f"?crs=EPSG:32613&extent=480000,4449952,480064,4450000&width=32"
-                          f"&height=24&formula=1", "virt", "virtualraster")
+    calc = QgsRasterLayer("?crs=EPSG:32613&extent=480000,4449952,480064,4450000&width=32"
+                          "&height=24&formula=1", "virt", "virtualraster")
     if not calc.isValid():
         pytest.skip("virtual raster provider unavailable")
     from qgis.core import QgsProject
