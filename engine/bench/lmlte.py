@@ -29,15 +29,15 @@ import numpy as np
 import torch
 
 from engine.bench.common import PeakMemory, timed  # noqa: F401  (PeakMemory: the tests' name)
-from engine.models.lmlte.network import build_lmlte, checkpoint_dict, default_chunk, make_coord
+from engine.models.lmlte.network import (
+    OFFICIAL_EDSR_B_ARGS,
+    build_lmlte,
+    checkpoint_dict,
+    default_chunk,
+    make_coord,
+)
 
-ARGS = {
-    "encoder_spec": {"name": "edsr-baseline", "args": {"no_upsampling": True}},
-    "imnet_spec": {"name": "lmmlp", "args": {"out_dim": 3, "hidden_dim": 16, "hidden_depth": 8,
-                                             "mod_scale": True, "mod_shift": True}},
-    "hypernet_spec": {"name": "mlp", "args": {"out_dim": 288, "hidden_list": [288]}},
-    "hidden_dim": 128, "local_ensemble": True, "cell_decode": True, "mod_input": True,
-}
+ARGS = OFFICIAL_EDSR_B_ARGS
 SCALES = (2.0, 3.5, 4.0, 8.0)
 #: The official default chunk (half a 4K frame) needs tens of GB at x8 on a CPU: the reference
 #: runs with the same query chunk as ours (like for like, and memory-safe).

@@ -24,19 +24,14 @@ from engine.errors import ModelError, OutputError, ParameterError
 from engine.export import export_model, run_exported
 from engine.models.descriptor import SRModel
 from engine.models.exported import ExportedSRModel, ExportMeta, axis_coords, cell_factor
+from engine.models.lmlte.network import OFFICIAL_EDSR_B_ARGS
 from engine.models.registry import load_model
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "lmlte"
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ("case_x2.5.npz", "case_x2_x3.npz")
 #: Official EDSR-baseline LMLTE args (configs/train-lmf/train_edsr-baseline-lmlte.yaml).
-LMLTE_ARGS = {
-    "encoder_spec": {"name": "edsr-baseline", "args": {"no_upsampling": True}},
-    "imnet_spec": {"name": "lmmlp", "args": {"out_dim": 3, "hidden_dim": 16, "hidden_depth": 8,
-                                             "mod_scale": True, "mod_shift": True}},
-    "hypernet_spec": {"name": "mlp", "args": {"out_dim": 288, "hidden_list": [288]}},
-    "hidden_dim": 128, "local_ensemble": True, "cell_decode": True, "mod_input": True,
-}
+LMLTE_ARGS = OFFICIAL_EDSR_B_ARGS
 
 
 # -- a tiny point-query network with the LMLTE calling convention ---------------------------------

@@ -401,6 +401,17 @@ class LMLTE(nn.Module):
 # --------------------------------------------------------------------------------------------
 # building, loading and saving in the official layout
 
+#: model.args of the official EDSR-baseline LM-LTE (LMF configs/train-lmf/train_edsr-baseline-lmlte.yaml):
+#: the fixtures' reference checkpoint and the bench model.
+OFFICIAL_EDSR_B_ARGS: dict[str, Any] = {
+    "encoder_spec": {"name": "edsr-baseline", "args": {"no_upsampling": True}},
+    "imnet_spec": {"name": "lmmlp", "args": {"out_dim": 3, "hidden_dim": 16, "hidden_depth": 8,
+                                             "mod_scale": True, "mod_shift": True}},
+    "hypernet_spec": {"name": "mlp", "args": {"out_dim": 288, "hidden_list": [288]}},
+    "hidden_dim": 128, "local_ensemble": True, "cell_decode": True, "mod_input": True,
+}
+
+
 def build_lmlte(args: Mapping[str, Any]) -> LMLTE:
     """An LMLTE network from the official ``model.args`` (copied; unknown keys ignored)."""
     try:

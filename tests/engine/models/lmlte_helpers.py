@@ -8,20 +8,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.models.lmlte.network import build_lmlte, save_checkpoint
+from engine.models.lmlte.network import OFFICIAL_EDSR_B_ARGS, build_lmlte, save_checkpoint
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "lmlte"
 CASES = ("x1", "x2", "x2.5", "x3", "x4", "x5.5", "x2_x3")
 TOL = 1e-5  # README tolerance, [0, 1] units
 
 #: model.args of the reference checkpoint (configs/train-lmf/train_edsr-baseline-lmlte.yaml)
-REFERENCE_ARGS = {
-    "encoder_spec": {"name": "edsr-baseline", "args": {"no_upsampling": True}},
-    "imnet_spec": {"name": "lmmlp", "args": {"out_dim": 3, "hidden_dim": 16, "hidden_depth": 8,
-                                             "mod_scale": True, "mod_shift": True}},
-    "hypernet_spec": {"name": "mlp", "args": {"out_dim": 288, "hidden_list": [288]}},
-    "hidden_dim": 128, "local_ensemble": True, "cell_decode": True, "mod_input": True,
-}
+REFERENCE_ARGS = OFFICIAL_EDSR_B_ARGS
 
 
 def sd_digest(sd: dict[str, torch.Tensor]) -> str:
