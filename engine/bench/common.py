@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -201,6 +201,38 @@ def wv2_crops() -> list[tuple[str, np.ndarray]]:
         out.append((f"MUL {x},{y}",
                     ds.ReadAsArray(x, y, MUL_SIDE, MUL_SIDE).astype(np.float64)[MUL_BANDS]))
     return out
+
+
+def wv2_single_band_pairs(scales: Sequence[int]) -> Iterator[tuple[int, np.ndarray, Any]]:
+    """Every evaluation pair of the cards: ``(scale, hr, lr)`` per crop, scale and band.
+
+    ``hr``: (H, W) per-band normalised values of a :func:`wv2_crops` band; ``lr``: its
+    antialiased bicubic downsample by the integer ``scale`` as a (1, 1, H//s, W//s) float tensor.
+    """
+    import torch
+
+    from engine.degradation import downsample
+    from engine.normalization import compute_band_stats, normalize
+
+    for _label, raw in wv2_crops():
+        hr_all = normalize(raw, compute_band_stats(raw))
+        for scale in scales:
+            for hr in hr_all:
+                H, W = hr.shape
+                lr = downsample(torch.from_numpy(hr)[None, None].float(),
+                                (H // scale, W // scale))
+                yield scale, hr, lr
+
+
+def upscale_band(model: Any, lr: Any, size: tuple[int, int]) -> np.ndarray:
+    """A registered model on one (1, 1, h, w) band: RGB models get it replicated to 3 channels
+    and their outputs averaged (the pipeline's band rule); returns (H, W) float64."""
+    import torch
+
+    inp = lr if model.in_channels == 1 else lr.expand(1, 3, -1, -1)
+    with torch.no_grad():
+        out = model.upscale(inp, size, clamp=False, seed=0)
+    return out.mean(dim=1)[0].double().cpu().numpy()
 
 
 # --- quality tables -----------------------------------------------------------------------------

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.bench.common import (WV2_DATA, Scores, add_scores, call_in_child, quality_table,
-                                 speed_row, threads, timed_once, wv2_crops)
+                                 speed_row, threads, timed_once, upscale_band,
+                                 wv2_single_band_pairs)
 from engine.metrics.sharpness import gradient_ratio
 
 MODELS = ("ldcsr", "ldcsr-fast")
@@ -64,28 +65,16 @@ def evaluate(device: str = "cpu", scales: tuple[int, ...] = SCALES) -> dict[str,
     import torch
 
     import engine
-    from engine.degradation import downsample
     from engine.metrics.baselines import gdal_resample
-    from engine.normalization import compute_band_stats, normalize
 
     torch.set_num_threads(threads())
     models = {n: engine.load_model(n, device=device) for n in ("lmlte-default", *MODELS)}
     acc: Scores = {}
-    for _label, raw in wv2_crops():
-        hr_all = normalize(raw, compute_band_stats(raw))
-        for scale in scales:
-            for b in range(hr_all.shape[0]):
-                hr = hr_all[b]
-                H, W = hr.shape
-                lr = downsample(torch.from_numpy(hr)[None, None].float(),
-                                (H // scale, W // scale))
-                preds = {"GDAL cubic": gdal_resample(lr[0, 0].numpy(), (H, W), "cubic")}
-                with torch.no_grad():
-                    for name, m in models.items():
-                        inp = lr if m.in_channels == 1 else lr.expand(1, 3, -1, -1)
-                        out = m.upscale(inp, (H, W), clamp=False, seed=0)
-                        preds[name] = out.mean(dim=1)[0].double().cpu().numpy()
-                add_scores(acc, preds, hr, scale)
+    for scale, hr, lr in wv2_single_band_pairs(scales):
+        preds = {"GDAL cubic": gdal_resample(lr[0, 0].numpy(), hr.shape, "cubic")}
+        for name, m in models.items():
+            preds[name] = upscale_band(m, lr, hr.shape)
+        add_scores(acc, preds, hr, scale)
     return {"data": WV2_DATA, "table": quality_table(acc)}
 
 

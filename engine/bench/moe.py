@@ -35,7 +35,8 @@ from typing import Any
 import numpy as np
 
 from engine.bench.common import (WV2_DATA, Scores, add_scores, call_in_child, quality_table,
-                                 speed_row, threads, timed_once, wv2_crops)
+                                 speed_row, threads, timed_once, upscale_band,
+                                 wv2_single_band_pairs)
 from engine.metrics.sharpness import gradient_magnitude
 
 SCALES = (2, 4)
@@ -187,10 +188,8 @@ def evaluate(device: str = "cpu", scales: tuple[int, ...] = SCALES) -> dict[str,
     import torch
 
     import engine
-    from engine.degradation import downsample
     from engine.metrics.baselines import gdal_resample
     from engine.models.registry import find_card
-    from engine.normalization import compute_band_stats, normalize
 
     torch.set_num_threads(threads())
     names = ["lmlte-default"] + (["ldcsr"] if find_card("ldcsr") else [])
@@ -200,31 +199,22 @@ def evaluate(device: str = "cpu", scales: tuple[int, ...] = SCALES) -> dict[str,
     usage = UsageStats(len(net.moe_blocks()), net.args["num_experts"])
     acc: Scores = {}
     seconds: dict[str, float] = {}
-    for _label, raw in wv2_crops():
-        hr_all = normalize(raw, compute_band_stats(raw))
-        for scale in scales:
-            for b in range(hr_all.shape[0]):
-                hr = hr_all[b]
-                H, W = hr.shape
-                lr = downsample(torch.from_numpy(hr)[None, None].float(),
-                                (H // scale, W // scale))
-                preds = {"GDAL cubic": gdal_resample(lr[0, 0].numpy(), (H, W), "cubic")}
-                with torch.no_grad():
-                    for name, m in others.items():
-                        t0 = time.perf_counter()
-                        inp = lr if m.in_channels == 1 else lr.expand(1, 3, -1, -1)
-                        out = m.upscale(inp, (H, W), clamp=False, seed=0)
-                        preds[name] = out.mean(dim=1)[0].double().cpu().numpy()
-                        seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - t0
-                for steps in FEW_STEPS:
-                    with torch.no_grad():
-                        out = moe.upscale(lr, (H, W), clamp=False, seed=0, steps=steps)
-                    preds[f"moe ({steps} steps)"] = out[0, 0].double().cpu().numpy()
-                t0 = time.perf_counter()
-                preds[f"moe ({STEPS} steps)"], maps = sample_with_routing(moe, lr, (H, W))
-                seconds["moe"] = seconds.get("moe", 0.0) + time.perf_counter() - t0
-                usage.add(net, hr, maps)
-                add_scores(acc, preds, hr, scale)
+    for scale, hr, lr in wv2_single_band_pairs(scales):
+        size = hr.shape
+        preds = {"GDAL cubic": gdal_resample(lr[0, 0].numpy(), size, "cubic")}
+        for name, m in others.items():
+            t0 = time.perf_counter()
+            preds[name] = upscale_band(m, lr, size)
+            seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - t0
+        for steps in FEW_STEPS:
+            with torch.no_grad():
+                out = moe.upscale(lr, size, clamp=False, seed=0, steps=steps)
+            preds[f"moe ({steps} steps)"] = out[0, 0].double().cpu().numpy()
+        t0 = time.perf_counter()
+        preds[f"moe ({STEPS} steps)"], maps = sample_with_routing(moe, lr, size)
+        seconds["moe"] = seconds.get("moe", 0.0) + time.perf_counter() - t0
+        usage.add(net, hr, maps)
+        add_scores(acc, preds, hr, scale)
     return {"data": WV2_DATA, "moe_steps": STEPS, "seed": 0, "table": quality_table(acc),
             "seconds_total": {k: round(v, 1) for k, v in seconds.items()},
             "expert_usage": usage.report(block_names(net))}
