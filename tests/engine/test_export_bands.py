@@ -133,3 +133,14 @@ def test_exported_default_model_renders_a_batch_like_the_eager_model(exported, f
     want = eager.upscale(lr, (45, 50))
     got = model.upscale(lr, (45, 50))
     assert float((got - want).abs().max()) <= 1e-4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
+def test_exported_file_carries_what_the_pipeline_reads(exported, fmt):
+    eager = load_model("lmlte-default")
+    model = load_model(str(exported[fmt]))
+    for attr in ("in_channels", "out_channels", "scale_range", "halo", "stochastic",
+                 "supports_grid"):
+        assert getattr(model, attr) == getattr(eager, attr), attr
+    assert model.meta.norm_mean == model.meta.norm_std == 0.5  # LMLTE's [-1, 1] inputs
