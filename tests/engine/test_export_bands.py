@@ -54,7 +54,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def rasters(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, float]]:
-    """name -> (GeoTIFF, scale): RGB photo (Byte, Float32) and 8-band WorldView-2 (UInt16, Float32)."""
+    """name -> (GeoTIFF, scale): RGB photo (Byte, Float32), 8-band WorldView-2 (UInt16, Float32)."""
     skimage_data = pytest.importorskip("skimage.data")
     folder = tmp_path_factory.mktemp("bands")
     rgb = skimage_data.astronaut()[60:100, 180:228].transpose(2, 0, 1).copy()  # (3, 40, 48) uint8

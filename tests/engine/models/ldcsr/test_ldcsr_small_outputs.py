@@ -21,7 +21,8 @@ def model(tmp_path_factory):
     path = tmp_path_factory.mktemp("ldcsr") / "reduced.ckpt"
     torch.save(official_checkpoint(), path)
     torch.set_num_threads(1)
-    return engine.load_model(str(path), device="cpu", config=str(DATA / "reduced_second_stage.yaml"))
+    return engine.load_model(str(path), device="cpu",
+                             config=str(DATA / "reduced_second_stage.yaml"))
 
 
 def official_sr_kd(net, lr01: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
