@@ -23,8 +23,9 @@ from engine.progress import ProgressCallback, ignore
 #: dtypes GeoTIFF cannot hold, mapped to the type they travel as (values converted back after).
 _CARRIER = {np.dtype(np.bool_): np.dtype(np.uint8), np.dtype(np.int8): np.dtype(np.int16),
             np.dtype(np.float16): np.dtype(np.float32)}
+#: What the raster pipeline reads (GDAL's 64-bit integer types are not among them).
 _SUPPORTED = {np.dtype(t) for t in (np.uint8, np.uint16, np.int16, np.uint32, np.int32,
-                                    np.float32, np.float64, np.int64, np.uint64)}
+                                    np.float32, np.float64)}
 
 
 def guess_layout(shape: Sequence[int]) -> str:
@@ -88,8 +89,8 @@ def enhance(array: np.ndarray, scale: float | tuple[float, float], *,
     dtype = arr.dtype
     carrier = _CARRIER.get(dtype, dtype)
     if carrier not in _SUPPORTED:
-        raise ParameterError(f"arrays of dtype {dtype} are not supported: convert to a numeric "
-                             "type such as uint16 or float32")
+        raise ParameterError(f"arrays of dtype {dtype} are not supported: convert the array to "
+                             "float32 or int32 first (e.g. array.astype(numpy.float32))")
     sy, sx = (scale, scale) if np.isscalar(scale) else tuple(scale)  # type: ignore[misc]
     factors = resolve_scale(scale_x=float(sx), scale_y=float(sy))
     sr_model = model if isinstance(model, SRModel) else load_model(model, device=device)

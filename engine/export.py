@@ -158,16 +158,18 @@ class ExportResult:
                 "precision": self.meta.precision, "pruned": self.meta.pruned}
 
 
-def example_inputs(channels: int, h: int, w: int, scale: tuple[float, float],
-                   seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A deterministic (inp, coord, cell) triple: a smooth image in [-1, 1] and its full grid."""
+def example_inputs(channels: int, h: int, w: int, scale: tuple[float, float], seed: int = 0,
+                   batch: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A deterministic (inp, coord, cell) triple: ``batch`` different smooth images in [-1, 1]
+    and their full query grid."""
     g = torch.Generator().manual_seed(seed)
-    low = torch.rand(1, channels, max(h // 4, 2), max(w // 4, 2), generator=g)
+    low = torch.rand(batch, channels, max(h // 4, 2), max(w // 4, 2), generator=g)
     inp = torch.nn.functional.interpolate(low, size=(h, w), mode="bicubic",
                                           align_corners=False).clamp(0, 1) * 2 - 1
     out_h, out_w = round(h * scale[0]), round(w * scale[1])
     ys, xs = torch.from_numpy(axis_coords(out_h)), torch.from_numpy(axis_coords(out_w))
     coord = torch.stack(torch.meshgrid(ys, xs, indexing="ij"), -1).reshape(1, -1, 2)
+    coord = coord.expand(batch, -1, -1).contiguous()
     factor = cell_factor(out_h / h, out_w / w, 4.0)
     cell = torch.tensor([2 / out_h * factor, 2 / out_w * factor], dtype=torch.float32)
     return inp, coord, cell.view(1, 1, 2).expand_as(coord).contiguous()
@@ -237,9 +239,10 @@ def export_model(model: SRModel, out: str | os.PathLike[str], *, fmt: str = "tor
     if half:
         net = net.half()
     graph = PointQueryGraph(net, half=half).eval()
-    # Small on purpose (the self-check runs the eager network twice); two different sizes.
+    # Small on purpose (the self-check runs the eager network twice); two different sizes, and
+    # a batch of several images (the pipeline batches bands and tiles) for the check.
     trace_inputs = example_inputs(model.in_channels, 16, 20, (2.0, 2.0))
-    check_inputs = example_inputs(model.in_channels, 11, 13, (2.6, 3.1), seed=1)
+    check_inputs = example_inputs(model.in_channels, 11, 13, (2.6, 3.1), seed=1, batch=3)
 
     progress(Progress(0.1, f"exporting to {fmt}"))
     tmp = _temp_path(target)

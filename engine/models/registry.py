@@ -127,11 +127,29 @@ def _support(module_path: str) -> ModuleType:
     return importlib.import_module(module_path)
 
 
+def _import_problem(module_path: str, exc: ImportError) -> str:
+    """'module X cannot be imported (why)' for error messages."""
+    why = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+    return f"module {module_path} cannot be imported ({why})"
+
+
+IMPORT_ADVICE = ("install the missing package into the engine's Python (pip install -r "
+                 "requirements.txt) or repair the ArbSR installation")
+
+
 def family_support(family: str) -> ModuleType:
-    """The support module of ``family`` (raises ModelError for an unknown family)."""
+    """The support module of ``family``.
+
+    Raises:
+        ModelError: unknown family, or its module cannot be imported (the message says why).
+    """
     for fid, module_path in FAMILIES:
         if fid == family:
-            return _support(module_path)
+            try:
+                return _support(module_path)
+            except ImportError as exc:
+                raise ModelError(f"model family '{family}' is unavailable: "
+                                 f"{_import_problem(module_path, exc)}; {IMPORT_ADVICE}") from exc
     raise ModelError(f"unknown model family '{family}'")
 
 
@@ -178,26 +196,64 @@ def _load_path(path: Path, *, name: str, device: torch.device, config: str | Non
                options: dict[str, Any], family: str | None = None,
                support: ModuleType | None = None) -> SRModel:
     # File-type families (exported models) are recognised by suffix, before any unpickling.
+    failed: list[tuple[str, ImportError]] = []
     for fid, module_path in FAMILIES:
         if family not in (None, fid):
             continue
         try:
             mod = _support(module_path)
-        except ImportError:
+        except ImportError as exc:
+            failed.append((module_path, exc))
             continue
         suffixes = getattr(mod, "SUFFIXES", ())
         if suffixes and path.suffix.lower() in suffixes:
             return mod.load_file(path, name=name, device=device, config=config, options=options)
-    checkpoint = read_checkpoint(path)
     if support is not None:
-        return support.load(checkpoint, name=name, device=device, config=config, options=options)
+        return support.load(read_checkpoint(path), name=name, device=device, config=config,
+                            options=options)
+    return load_by_content(path, name=name, device=device, config=config, options=options,
+                           failed=failed)
+
+
+def load_by_content(path: Path, *, name: str, device: torch.device, config: str | None,
+                    options: dict[str, Any],
+                    failed: list[tuple[str, ImportError]] | None = None) -> SRModel:
+    """Load a checkpoint file with the first family whose ``detect`` accepts its content.
+
+    A family module that cannot be imported is skipped (the others still load their files),
+    but when no family accepts the file the error names that module and why it failed: it may
+    well be the family the file belongs to.
+
+    Raises:
+        ModelError: unreadable file, or no family accepts it.
+    """
+    failed = list(failed or [])
+    seen = {m for m, _exc in failed}
+    try:
+        checkpoint = read_checkpoint(path)
+    except ModelError as exc:
+        _raise_import_failures(path, failed, exc)
+        raise
     for _fid, module_path in FAMILIES:
         try:
             mod = _support(module_path)
-        except ImportError:
+        except ImportError as exc:
+            if module_path not in seen:
+                failed.append((module_path, exc))
             continue
         detect = getattr(mod, "detect", None)
         if detect is not None and detect(checkpoint):
             return mod.load(checkpoint, name=name, device=device, config=config, options=options)
+    _raise_import_failures(path, failed, None)
     raise ModelError(f"'{path}' is not a checkpoint ArbSR can read (expected an LMF .pth, an "
                      "LDCSR .ckpt, an ArbSR checkpoint or an exported .pt/.onnx model)")
+
+
+def _raise_import_failures(path: Path, failed: list[tuple[str, ImportError]],
+                           cause: BaseException | None) -> None:
+    if not failed:
+        return
+    module_path, exc = failed[0]
+    more = f" (and {len(failed) - 1} more family module(s))" if len(failed) > 1 else ""
+    raise ModelError(f"cannot load '{path}': {_import_problem(module_path, exc)}{more}; "
+                     f"{IMPORT_ADVICE}") from (cause or exc)

@@ -75,18 +75,6 @@ def load_file(path: Path, *, name: str, device: torch.device, config: str | None
 def _load_checkpoint(path: Path, *, name: str, device: torch.device, config: str | None,
                      options: dict[str, Any]) -> SRModel:
     # A plain torch checkpoint saved as .pt: detect its family by content, as for .pth files.
-    from engine.models.checkpoints import read_checkpoint
-    from engine.models.registry import FAMILIES, family_support
+    from engine.models.registry import load_by_content
 
-    checkpoint = read_checkpoint(path)
-    for fid, _module_path in FAMILIES:
-        try:
-            support = family_support(fid)
-        except ImportError:
-            continue
-        detect = getattr(support, "detect", None)
-        if detect is not None and detect(checkpoint):
-            return support.load(checkpoint, name=name, device=device, config=config,
-                                options=options)
-    raise ModelError(f"'{path}' is neither an exported TorchScript model nor a checkpoint ArbSR "
-                     "can read: export it with python -m engine export, or give an LMF .pth")
+    return load_by_content(path, name=name, device=device, config=config, options=options)

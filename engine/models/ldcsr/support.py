@@ -31,9 +31,9 @@ from engine.schedulers.ddpm import DDPMScheduler
 
 #: Key of the official-format config dict embedded in checkpoints we write.
 CONFIG_KEY = "arbsr_config"
-#: Outputs smaller than this (per side) are computed on a reflect-padded input and cropped:
-#: the autoencoder and the UNet reflect-pad a latent of H // 8 px to a multiple of 8, which
-#: needs at least 5 px.
+#: Sampling: outputs smaller than this (per side) are computed on a reflect-padded input and
+#: cropped: the UNet reflect-pads the latent of H // 8 px to a multiple of 8, which needs at
+#: least 5 px (the official code raises below that).
 MIN_OUT = 40
 #: Sampling with a UNet whose bottom level has as many channels as GroupNorm groups (32) needs a
 #: bottom map larger than 1x1 for a single image, i.e. a latent of at least 9 px (reduced configs).
@@ -132,7 +132,8 @@ class LDCSRModel(SRModel):
                 seed, input and device give the same output. None draws a fresh seed.
             steps: DDPM steps, 1..T (default T = 4 for the paper model).
             mode: ``sample`` (4-step ancestral sampling) or ``fast`` (LR-encoder latent decoded
-                directly, deterministic); default from the model card.
+                directly, deterministic: the official ``sr_kd`` output at every size the
+                official code runs, see :func:`fast_mode_minimum`); default from the model card.
 
         Returns:
             (B, 3, H, W), in [0, 1] when ``clamp``.
@@ -151,13 +152,16 @@ class LDCSRModel(SRModel):
         param_dtype = next(net.parameters()).dtype
         x = lr.to(device=dev, dtype=param_dtype) * 2.0 - 1.0
         out_h, out_w = int(size[0]), int(size[1])
-        # Small outputs: pad the input (reflect) so the latent is big enough, crop afterwards.
+        # Outputs too small for the official code to run: pad the input (reflect) until the
+        # latent is big enough, crop afterwards. Elsewhere no padding: the fast mode is then
+        # the official sr_kd output exactly.
         sy, sx = out_h / lr.shape[2], out_w / lr.shape[3]
-        least = MIN_OUT
-        if mode == "sample" and net.unet.bottom_channels <= 32:
-            least = MIN_OUT_NARROW_UNET
-        pad_h = int(math.ceil((least - out_h) / sy)) + 1 if out_h < least else 0
-        pad_w = int(math.ceil((least - out_w) / sx)) + 1 if out_w < least else 0
+        if mode == "fast":
+            least_h, least_w = fast_mode_minimum(net, out_h, out_w)
+        else:
+            least_h = least_w = MIN_OUT_NARROW_UNET if net.unet.bottom_channels <= 32 else MIN_OUT
+        pad_h = int(math.ceil((least_h - out_h) / sy)) + 1 if out_h < least_h else 0
+        pad_w = int(math.ceil((least_w - out_w) / sx)) + 1 if out_w < least_w else 0
         run_h, run_w = out_h, out_w
         if pad_h or pad_w:
             x = _pad(x, pad_h, pad_w)
@@ -173,6 +177,28 @@ class LDCSRModel(SRModel):
                                 generator=generator)
         out = ((raw[:, :, :out_h, :out_w].float() + 1.0) / 2.0)
         return out.clamp(0.0, 1.0) if clamp else out
+
+
+def fast_mode_minimum(net: LDCSRNet, out_h: int, out_w: int) -> tuple[int, int]:
+    """Smallest (H, W) at which the official sr_kd path runs on one image, given (out_h, out_w).
+
+    That path (LR encoder, then decoder; no UNet, no padding) has two limits: each 3x3 stride-2
+    step of the LR encoder needs 2 px (so 2 ** steps px, 8 for LDCSR), and a GroupNorm raises
+    when a group holds a single value, i.e. on a 1 x 1 latent where a layer at latent
+    resolution has one channel per group (32 channels, as in reduced configs). Counted per
+    image, so that an image's output does not depend on the rest of its batch.
+    """
+    enc = net.cond_stage_model
+    steps = enc.num_resolutions - 1
+    least = 2 ** steps
+    at_latent = (enc.down[-1], enc.mid, enc.norm_out, net.first_stage_model.decoder.mid,
+                 net.first_stage_model.decoder.up)
+    per_group = min(m.num_channels // m.num_groups for part in at_latent
+                    for m in part.modules() if isinstance(m, torch.nn.GroupNorm))
+    latent = (max(out_h, least) >> steps) * (max(out_w, least) >> steps)
+    if latent * per_group < 2:
+        return 2 * least, least  # a latent two pixels high
+    return least, least
 
 
 def _pad(x: torch.Tensor, pad_h: int, pad_w: int) -> torch.Tensor:

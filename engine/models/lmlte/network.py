@@ -339,9 +339,9 @@ class LMLTE(nn.Module):
                              align_corners=False)[:, :, 0, :]  # (B, 3, n*Q)
         hw_t = torch.tensor([h, w], dtype=torch.float32, device=coord.device)
         rel = (coord.unsqueeze(1) - look[:, :2].permute(0, 2, 1).view(bs, n_ens, q, 2)) * hw_t
-        idx = look[:, 2].long()
-        if bs > 1:
-            idx = idx + torch.arange(bs, device=idx.device).view(bs, 1) * (h * w)
+        # Offset of each batch item's rows in the tables, added even for one item: a Python
+        # branch on the batch size would be frozen into an exported (traced) graph.
+        idx = look[:, 2].long() + torch.arange(bs, device=coord.device).view(bs, 1) * (h * w)
         idx = idx.view(-1)  # (B * n * Q,), member-major inside each batch item
 
         l0 = t["layer0"].index_select(0, idx)

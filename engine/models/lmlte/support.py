@@ -19,13 +19,18 @@ from typing import Any, Iterator, Mapping
 
 import torch
 
-from engine.errors import ParameterError, ResourceError
+from engine.errors import ParameterError
 from engine.models.descriptor import SRModel
 from engine.models.lmlte.network import (LMLTE, MAX_TRAIN_SCALE, cell_factor, default_chunk,
                                          is_lmlte_checkpoint, make_coord_axis,
                                          network_from_checkpoint)
+from engine.models.memory import ModelOutOfMemory, is_out_of_memory, out_of_memory_as
 
 FAMILY = "lmlte"
+#: Smallest query chunk of the out-of-memory back-off.
+MIN_CHUNK = 1024
+OUT_OF_MEMORY = ("out of memory in the LMLTE model: use a smaller --tile, fewer --bands or a "
+                 "machine with more memory")
 
 _PRECISIONS = {"float32": None, "fp32": None, "float16": torch.float16, "fp16": torch.float16,
                "half": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
@@ -161,17 +166,19 @@ class LMLTEModel(SRModel):
         return out
 
     def _with_backoff(self, fn: Any, chunk: int) -> torch.Tensor:
-        # Out of memory: halve the query chunk and retry (the pipeline then halves the tile).
+        # Out of memory (CPU or CUDA): halve the query chunk and retry; below MIN_CHUNK raise
+        # ModelOutOfMemory, a torch.OutOfMemoryError, so that the pipeline halves the tile.
         while True:
             try:
                 return fn(chunk)
-            except torch.OutOfMemoryError as exc:
+            except (RuntimeError, MemoryError) as exc:
+                if not is_out_of_memory(exc):
+                    raise
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()
-                if chunk <= 1024:
-                    raise ResourceError("out of memory while rendering LMLTE queries: use a "
-                                        "smaller tile or the CPU") from exc
-                chunk //= 2
+                if chunk <= MIN_CHUNK:
+                    raise ModelOutOfMemory(OUT_OF_MEMORY) from exc
+                chunk = max(MIN_CHUNK, chunk // 2)
 
     @torch.no_grad()
     def upscale(self, lr: torch.Tensor, size: tuple[int, int], *, clamp: bool = True,
@@ -204,7 +211,7 @@ class LMLTEModel(SRModel):
         lr, hp, wp = self._window_pad(lr)
         ys, xs, cell_yx = self._map(make_coord_axis(hh, lr.device), make_coord_axis(ww, lr.device),
                                     cell_yx, h, w, hp, wp)
-        with self._precision(self._opt(kwargs, "precision", None)):
+        with out_of_memory_as(OUT_OF_MEMORY), self._precision(self._opt(kwargs, "precision", None)):
             lut, mod = self._prepare(lr, cell_yx)
             out_of_dist = hh * ww > (MAX_TRAIN_SCALE ** 2) * h * w
             # CMSR level grids are LR-aligned: not defined for a window-padded encoder.
@@ -248,7 +255,7 @@ class LMLTEModel(SRModel):
         chunk = int(self._opt(kwargs, "chunk", default_chunk(self.device)))
         lr, hp, wp = self._window_pad(lr)
         ys, xs, cell_yx = self._map(ys, xs, cell_yx, h, w, hp, wp)
-        with self._precision(self._opt(kwargs, "precision", None)):
+        with out_of_memory_as(OUT_OF_MEMORY), self._precision(self._opt(kwargs, "precision", None)):
             lut, _mod = self._prepare(lr, cell_yx)
             del _mod
             out = self._with_backoff(lambda c: self._render_rows(lut, ys, xs, cell_yx, c), chunk)

@@ -1,0 +1,102 @@
+"""LMLTE out of memory on the CPU reaches the pipeline's tile halving.
+
+Real allocation failures, no mocks: an allocation far larger than any machine's memory, and a
+child process whose address space is capped (``RLIMIT_AS``) so that the encoder of a whole
+256 x 256 tile cannot allocate while half tiles can.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from osgeo import gdal
+
+import engine
+from engine.errors import ResourceError
+from engine.models.lmlte.support import MIN_CHUNK
+from engine.pipeline import _is_oom
+from rasters import dgsamples_file
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_chunk_back_off_ends_in_an_error_the_pipeline_halves_tiles_on():
+    model = engine.load_model("lmlte-default")
+    tried: list[int] = []
+
+    def render(chunk: int) -> torch.Tensor:
+        tried.append(chunk)
+        return torch.empty(chunk << 40, dtype=torch.uint8)  # petabytes: the CPU allocator fails
+
+    with pytest.raises(ResourceError) as info:
+        model._with_backoff(render, 8 * MIN_CHUNK)
+    assert tried == [8 * MIN_CHUNK, 4 * MIN_CHUNK, 2 * MIN_CHUNK, MIN_CHUNK]
+    assert isinstance(info.value, torch.OutOfMemoryError) and _is_oom(info.value)
+    assert "--tile" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_other_runtime_errors_are_not_taken_for_out_of_memory():
+    model = engine.load_model("lmlte-default")
+
+    def broken(chunk: int) -> torch.Tensor:
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    with pytest.raises(RuntimeError, match="shapes") as info:
+        model._with_backoff(broken, 8 * MIN_CHUNK)
+    assert not isinstance(info.value, torch.OutOfMemoryError)
+
+
+N = 320  # LR side: the whole tile's encoder needs about 190 MB at once, a half tile about 105 MB
+CAP_MB = 150
+
+_CHILD = r"""
+import json, resource, sys
+import numpy as np, torch
+torch.set_num_threads(1)
+import engine
+from engine.pipeline import TileRenderer, _is_oom
+
+lr = np.load(sys.argv[1])
+n, cap = lr.shape[-1], int(sys.argv[2]) << 20
+model = engine.load_model("lmlte-default")
+vm = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmSize"))
+resource.setrlimit(resource.RLIMIT_AS, (vm + cap, resource.getrlimit(resource.RLIMIT_AS)[1]))
+centres = torch.arange(2 * n) / 2 + 0.25
+try:
+    model.upscale_grid(torch.from_numpy(lr)[None], centres, centres, (0.5, 0.5))
+    direct = "no error"
+except BaseException as exc:
+    direct = {"type": type(exc).__name__, "oom": _is_oom(exc), "message": str(exc)}
+renderer = TileRenderer(model, n, n, 2 * n, 2 * n)
+got = renderer.render(lr, 0, 0, (0, 2 * n), (0, 2 * n))
+np.save(sys.argv[3], got)
+print(json.dumps({"direct": direct, "max_region": renderer.max_region}))
+"""
+
+
+@pytest.mark.slow
+def test_cpu_out_of_memory_reaches_the_tile_halving(tmp_path):
+    from engine.pipeline import TileRenderer
+
+    src = gdal.Open(str(dgsamples_file("wv2", "PAN"))).ReadAsArray(600, 600, N, N)
+    src = src.astype(np.float32)
+    lr = ((src - src.min()) / (src.max() - src.min()))[None]
+    np.save(tmp_path / "lr.npy", lr)
+    res = subprocess.run([sys.executable, "-c", _CHILD, str(tmp_path / "lr.npy"), str(CAP_MB),
+                          str(tmp_path / "got.npy")], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["direct"] != "no error", "the cap did not make the whole tile fail"
+    assert out["direct"]["oom"] and out["direct"]["type"] == "ModelOutOfMemory"
+    assert "--tile" in out["direct"]["message"]
+    assert out["max_region"] is not None  # the renderer halved the region ...
+    want = TileRenderer(engine.load_model("lmlte-default"), N, N, 2 * N, 2 * N).render(
+        lr, 0, 0, (0, 2 * N), (0, 2 * N))
+    assert float(np.abs(np.load(tmp_path / "got.npy") - want).max()) <= 1e-5  # ... same pixels
