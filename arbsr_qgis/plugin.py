@@ -21,6 +21,7 @@ class ArbsrPlugin:
         self.provider: ArbsrProvider | None = None
         self.dock = None
         self.action: QAction | None = None
+        self.options_factory = None
 
     def initProcessing(self):  # noqa: N802
         if self.provider is None:
@@ -43,6 +44,12 @@ class ArbsrPlugin:
         self.dock.setToggleVisibilityAction(self.action)
         self.iface.addToolBarIcon(self.action)
         self.iface.addPluginToRasterMenu(MENU, self.action)
+        # Engine set-up: the ArbSR page of Settings > Options (the test iface stub lacks it).
+        if hasattr(self.iface, "registerOptionsWidgetFactory"):
+            from arbsr_qgis.gui.engine_setup import EngineSetupFactory
+
+            self.options_factory = EngineSetupFactory()
+            self.iface.registerOptionsWidgetFactory(self.options_factory)
 
     def unload(self):
         if self.dock is not None:
@@ -57,6 +64,9 @@ class ArbsrPlugin:
             self.iface.removePluginRasterMenu(MENU, self.action)
             self.action.deleteLater()
             self.action = None
+        if self.options_factory is not None:
+            self.iface.unregisterOptionsWidgetFactory(self.options_factory)
+            self.options_factory = None
         if self.provider is not None:
             QgsApplication.processingRegistry().removeProvider(self.provider)
             self.provider = None
