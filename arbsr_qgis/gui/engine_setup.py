@@ -162,8 +162,10 @@ class EngineSetupPage(QgsOptionsPageWidget):
         self.table.setSelectionMode(QAbstractItemView.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.Stretch)  # long paths: show their ends
+        self.table.setTextElideMode(Qt.ElideLeft)
         self.table.itemSelectionChanged.connect(
             lambda: self.use_button.setEnabled(bool(self.table.selectedItems())))
         self.table.cellDoubleClicked.connect(lambda r, c: self.use_selected())
