@@ -198,13 +198,11 @@ def diagnose(message: str, stderr: str, python: str) -> str:
     if "No module named 'torch'" in text or 'No module named "torch"' in text:
         return (f"The engine Python '{python}' has no PyTorch. Install it with "
                 f"'{python} -m pip install torch', or set Processing options > Providers > "
-                "ArbSR > Engine Python (or $ARBSR_PYTHON) to an interpreter that has torch. "
-                "Settings > Options > ArbSR checks the Pythons on this computer and creates one.")
+                "ArbSR > Engine Python (or $ARBSR_PYTHON) to an interpreter that has torch.")
     if "No module named 'osgeo'" in text:
         return (f"The engine Python '{python}' has no GDAL bindings (osgeo). Install GDAL for it "
                 "(Debian: apt install python3-gdal; make its venv with --system-site-packages), "
-                "or choose another interpreter in Processing options > Providers > ArbSR (Settings "
-                "> Options > ArbSR checks the Pythons on this computer and creates one).")
+                "or choose another interpreter in Processing options > Providers > ArbSR.")
     if "No module named engine" in text or "No module named 'engine'" in text:
         return ("The ArbSR engine package could not be imported by the child process: reinstall "
                 "the plugin from its zip (it contains the engine/ folder).")
