@@ -22,9 +22,13 @@ STAGE     := $(abspath $(BUILD))/pkg/$(PLUGIN)
 PB_TOOL   := $(abspath $(VENV))/bin/pb_tool
 PB_CFG    := --config_file $(CURDIR)/pb_tool.cfg
 PYTEST_ARGS ?=
+# Translations (Plugin Builder 3 layout): arbsr_qgis/i18n/arbsr_qgis_<locale>.ts -> .qm
+LOCALES   := fr
+I18N      := $(PLUGIN)/i18n
+TS_FILES  := $(foreach l,$(LOCALES),$(I18N)/$(PLUGIN)_$(l).ts)
 
 .PHONY: help setup apt venv test test-engine test-plugin demo bench stage zip deploy clean \
-        pb-validate pb-deploy pb-zip repo-zip
+        pb-validate pb-deploy pb-zip repo-zip transup transcompile
 
 help:
 	@echo "make demo    super-resolve the bundled sample through QGIS Processing (qgis_process)"
@@ -33,6 +37,7 @@ help:
 	@echo "make zip     installable plugin zip in $(BUILD)/"
 	@echo "make deploy  install the plugin into PROFILE=$(PROFILE)"
 	@echo "make pb-zip / pb-deploy / pb-validate   the same through pb_tool (pb_tool.cfg)"
+	@echo "make transup / transcompile   update the .ts files from the code / compile them to .qm"
 	@echo "make repo-zip  zip for the QGIS plugin repository (qgis-plugin-ci) + its checks"
 
 setup: apt $(STAMP)
@@ -115,6 +120,15 @@ pb-zip: stage
 # repository, as it archives from git), then the repository's upload checks run on it.
 repo-zip: stage
 	$(PY) tools/repo_package.py $(STAGE) --out $(BUILD)
+
+# Translations: pylupdate5 collects self.tr()/translate() strings of every module into the .ts
+# files (keeping existing translations, dropping vanished strings); lrelease compiles them.
+transup:
+	pylupdate5 -noobsolete $$(find $(PLUGIN) -name '*.py' -not -path '*__pycache__*' | sort) \
+	  -ts $(TS_FILES)
+
+transcompile:
+	for ts in $(TS_FILES); do lrelease -silent $$ts -qm $${ts%.ts}.qm || exit 1; done
 
 clean:
 	rm -rf $(BUILD) .pytest_cache

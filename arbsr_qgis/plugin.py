@@ -7,6 +7,7 @@ from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import QAction
 
+from arbsr_qgis import i18n
 from arbsr_qgis.algorithms.base import icon_path
 from arbsr_qgis.provider import ArbsrProvider
 
@@ -22,6 +23,8 @@ class ArbsrPlugin:
         self.dock = None
         self.action: QAction | None = None
         self.options_factory = None
+        # Before the provider, algorithms and widgets build their (translated) texts.
+        self.translator = i18n.install()
 
     def initProcessing(self):  # noqa: N802
         if self.provider is None:
@@ -67,6 +70,10 @@ class ArbsrPlugin:
         if self.options_factory is not None:
             self.iface.unregisterOptionsWidgetFactory(self.options_factory)
             self.options_factory = None
+        # Before the provider, algorithms and widgets build their (translated) texts.
+        self.translator = i18n.install()
         if self.provider is not None:
             QgsApplication.processingRegistry().removeProvider(self.provider)
             self.provider = None
+        i18n.remove(self.translator)
+        self.translator = None

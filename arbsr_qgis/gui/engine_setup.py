@@ -118,8 +118,6 @@ _creation: CreateTask | None = None
 class EngineSetupPage(QgsOptionsPageWidget):
     """The ArbSR page of the QGIS options dialog."""
 
-    COLUMNS = ("Python", "Found as", "PyTorch", "CUDA / GPU", "GDAL", "Engine", "Status")
-
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("ArbsrEngineSetupPage")
@@ -156,8 +154,10 @@ class EngineSetupPage(QgsOptionsPageWidget):
         row.addStretch(1)
         layout.addLayout(row)
 
-        self.table = QTableWidget(0, len(self.COLUMNS))
-        self.table.setHorizontalHeaderLabels([self.tr(c) for c in self.COLUMNS])
+        columns = [self.tr("Python"), self.tr("Found as"), self.tr("PyTorch"),
+                   self.tr("CUDA / GPU"), self.tr("GDAL"), self.tr("Engine"), self.tr("Status")]
+        self.table = QTableWidget(0, len(columns))
+        self.table.setHorizontalHeaderLabels(columns)
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
