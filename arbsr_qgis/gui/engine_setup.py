@@ -25,6 +25,7 @@ from qgis.PyQt.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -334,7 +335,10 @@ class EngineSetupPage(QgsOptionsPageWidget):
             self.python_edit.setText(settings.engine_python() or "")
 
     def apply(self) -> None:
-        settings.set_engine_python(self.python_edit.text().strip())
+        try:
+            settings.set_engine_python(self.python_edit.text().strip())
+        except ValueError as exc:  # Processing refuses a path that does not exist
+            QMessageBox.warning(self, "ArbSR", str(exc))
 
 
 def _forget_creation(ok: bool, message: str) -> None:
