@@ -145,6 +145,7 @@ def test_creation_refuses_a_base_without_gdal(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_create_engine_environment_from_the_settings_page(qgis_app, qtbot, tmp_path,
                                                           saved_setting, small_tif):
     """The Linux path a new user takes: system Python + pip, then the engine runs from it.
@@ -165,7 +166,7 @@ def test_create_engine_environment_from_the_settings_page(qgis_app, qtbot, tmp_p
     task = page.start_create()
     assert task is not None and not page.create_button.isEnabled()
     task.progressChanged.connect(lambda v: seen.append(int(v)))
-    wait_for(lambda: page.create_button.isEnabled(), timeout=900)
+    wait_for(lambda: page.create_button.isEnabled(), timeout=840)
     assert task.error == "", task.error + "\n" + page.log.toPlainText()[-3000:]
     python = str(venv / "bin" / "python")
     assert settings.engine_python() == python == page.python_edit.text()
