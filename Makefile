@@ -112,7 +112,8 @@ pb-deploy: stage
 # pb_tool zip deploys into a folder first, then zips it: both stay under $(BUILD)/pb/.
 pb-zip: stage
 	rm -rf $(BUILD)/pb && mkdir -p $(BUILD)/pb/deploy
-	cd $(STAGE) && yes | $(PB_TOOL) zip $(PB_CFG) -n -p $(abspath $(BUILD))/pb/deploy > /dev/null
+	cd $(STAGE) && yes | $(PB_TOOL) zip $(PB_CFG) -n -p $(abspath $(BUILD))/pb/deploy \
+	  > $(abspath $(BUILD))/pb/pb_tool.log 2>&1 || { cat $(abspath $(BUILD))/pb/pb_tool.log; exit 1; }
 	mv $(STAGE)/$(PLUGIN).zip $(BUILD)/pb/$(PLUGIN).zip
 	@echo "pb_tool zip: $(BUILD)/pb/$(PLUGIN).zip"
 
