@@ -14,24 +14,33 @@ and forwards them to a feedback object (a ``QgsProcessingFeedback`` or anything 
 methods). Cancel (``feedback.isCanceled()``) terminates the child promptly; the engine removes
 its temporary output on SIGTERM.
 
-This module is plain Python (no qgis import) so that it can be unit-tested and used by tools.
+This module needs no QGIS (it is unit-tested and used by tools); inside QGIS its messages go
+through Qt's translation (context ``EngineClient``), outside they stay in English.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import queue
 import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
+
+try:
+    from qgis.PyQt.QtCore import QCoreApplication
+except ImportError:  # plain Python (tools, scripts): no translation
+    class QCoreApplication:  # type: ignore[no-redef]
+        """Stand-in with the one method used here."""
+
+        @staticmethod
+        def translate(context: str, text: str) -> str:
+            return text
 
 PLUGIN_DIR = Path(__file__).resolve().parent
 
@@ -97,9 +106,10 @@ def engine_root(plugin_dir: Path | None = None) -> Path:
     for candidate in (here, here.parent):
         if (candidate / "engine" / "__main__.py").is_file():
             return candidate
-    raise EngineFailure(
-        f"The ArbSR engine was not found next to the plugin ({here}): reinstall the plugin "
-        "from its zip, which contains the engine/ folder.")
+    raise EngineFailure(QCoreApplication.translate(
+        "EngineClient", "The ArbSR engine was not found next to the plugin ({folder}): "
+        "reinstall the plugin from its zip, which contains the engine/ folder.").format(
+            folder=here))
 
 
 def find_interpreter(setting: str | None = None, plugin_dir: Path | None = None) -> str:
@@ -196,16 +206,21 @@ def diagnose(message: str, stderr: str, python: str) -> str:
     """A clearer message for failures that are about the environment, not the job."""
     text = f"{message}\n{stderr}"
     if "No module named 'torch'" in text or 'No module named "torch"' in text:
-        return (f"The engine Python '{python}' has no PyTorch. Install it with "
-                f"'{python} -m pip install torch', or set Processing options > Providers > "
-                "ArbSR > Engine Python (or $ARBSR_PYTHON) to an interpreter that has torch.")
+        return QCoreApplication.translate(
+            "EngineClient", "The engine Python '{python}' has no PyTorch. Install it with "
+            "'{python} -m pip install torch', or set Processing options > Providers > "
+            "ArbSR > Engine Python (or $ARBSR_PYTHON) to an interpreter that has torch."
+        ).format(python=python)
     if "No module named 'osgeo'" in text:
-        return (f"The engine Python '{python}' has no GDAL bindings (osgeo). Install GDAL for it "
-                "(Debian: apt install python3-gdal; make its venv with --system-site-packages), "
-                "or choose another interpreter in Processing options > Providers > ArbSR.")
+        return QCoreApplication.translate(
+            "EngineClient", "The engine Python '{python}' has no GDAL bindings (osgeo). Install "
+            "GDAL for it (Debian: apt install python3-gdal; make its venv with "
+            "--system-site-packages), or choose another interpreter in Processing options > "
+            "Providers > ArbSR.").format(python=python)
     if "No module named engine" in text or "No module named 'engine'" in text:
-        return ("The ArbSR engine package could not be imported by the child process: reinstall "
-                "the plugin from its zip (it contains the engine/ folder).")
+        return QCoreApplication.translate(
+            "EngineClient", "The ArbSR engine package could not be imported by the child "
+            "process: reinstall the plugin from its zip (it contains the engine/ folder).")
     return message
 
 
@@ -263,10 +278,11 @@ def run_engine(argv: Sequence[str], feedback: Any = None, *, root: Path | None =
                                 stderr=subprocess.PIPE, text=True, encoding="utf-8",
                                 errors="replace", bufsize=1)
     except OSError as exc:
-        raise EngineFailure(
-            f"Cannot start the engine Python '{python}' ({exc.strerror or exc}): set "
+        raise EngineFailure(QCoreApplication.translate(
+            "EngineClient", "Cannot start the engine Python '{python}' ({reason}): set "
             "Processing options > Providers > ArbSR > Engine Python (or $ARBSR_PYTHON) to a "
-            "Python 3 interpreter with torch and GDAL.") from exc
+            "Python 3 interpreter with torch and GDAL.").format(
+                python=python, reason=exc.strerror or exc)) from exc
     events: list[dict[str, Any]] = []
     done: dict[str, Any] | None = None
     error: str | None = None
@@ -296,8 +312,9 @@ def run_engine(argv: Sequence[str], feedback: Any = None, *, root: Path | None =
                 event = parse_event(line)
             except ValueError as exc:
                 _stop(proc)
-                raise EngineFailure(f"{exc}: the plugin and engine versions do not match; "
-                                    "reinstall the plugin.") from exc
+                raise EngineFailure(QCoreApplication.translate(
+                    "EngineClient", "{problem}: the plugin and engine versions do not match; "
+                    "reinstall the plugin.").format(problem=exc)) from exc
             if event is None:
                 if line.strip() and feedback is not None:
                     feedback.pushInfo(line.rstrip())  # stray output: show, never lose it
@@ -317,8 +334,9 @@ def run_engine(argv: Sequence[str], feedback: Any = None, *, root: Path | None =
     if cancelled:
         raise EngineCancelled("cancelled by the user")
     if error is not None or returncode != 0 or done is None:
-        message = error or _last_error_line(stderr) or (
-            f"the engine exited with code {returncode} without a result")
+        message = error or _last_error_line(stderr) or QCoreApplication.translate(
+            "EngineClient", "the engine exited with code {code} without a result").format(
+                code=returncode)
         raise EngineFailure(diagnose(message, stderr, python), returncode, stderr)
     return EngineResult(done=done, events=events, stderr=stderr,
                         seconds=time.monotonic() - start)
@@ -333,25 +351,18 @@ def _last_error_line(stderr: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# Model list (cached)
+# Model list: the model cards, read directly (never by starting the engine)
 
-_MODEL_CACHE: dict[tuple, list[dict[str, Any]]] = {}
-
-
-def _cards_signature(dirs: Sequence[Path]) -> tuple:
-    sig = []
-    for d in dirs:
-        if d.is_dir():
-            for card in sorted(d.glob("*.json")):
-                try:
-                    sig.append((str(card), card.stat().st_mtime_ns))
-                except OSError:
-                    continue
-    return tuple(sig)
+#: Card keys that ``engine models`` renames or drops; every other key is passed through as is.
+_CARD_KEYS = {"name", "family", "file", "bands", "scale_range", "description", "options", "config"}
 
 
 def model_dirs(root: Path, models_dir: str | None = None) -> list[Path]:
-    """Folders the engine reads model cards from: bundled, then the user's folder."""
+    """Folders the engine reads model cards from: bundled, then the user's folder(s).
+
+    ``models_dir`` is the plugin setting; without it the engine inherits ``$ARBSR_MODELS_DIR``
+    (``os.pathsep``-separated), exactly as :func:`run_engine` passes it to the child.
+    """
     dirs = [root / "resources" / "models"]
     for entry in (models_dir or os.environ.get("ARBSR_MODELS_DIR", "")).split(os.pathsep):
         if entry:
@@ -359,20 +370,62 @@ def model_dirs(root: Path, models_dir: str | None = None) -> list[Path]:
     return dirs
 
 
+def card_entry(path: Path) -> dict[str, Any]:
+    """One model card file -> the dict ``python -m engine models`` prints for it.
+
+    Mirrors ``ModelCard.to_json(_read_card(path))`` in engine/models/registry.py: ``file`` is
+    resolved beside the card, ``scale_range`` becomes ``scales``, ``config`` is not listed, and
+    every other key (``demonstration``, ``license``, ``card`` ...) is kept. Raises KeyError,
+    ValueError, TypeError or OSError for a file that is not a model card.
+    """
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is not a JSON object")
+    return {
+        "name": data["name"],
+        "family": data["family"],
+        "bands": int(data.get("bands", 1)),
+        "scales": list(data.get("scale_range", (1.0, 4.0))),
+        "file": str((path.parent / data["file"]).resolve()),
+        "description": data.get("description", ""),
+        "options": dict(data.get("options", {})),
+        **{k: v for k, v in data.items() if k not in _CARD_KEYS},
+    }
+
+
 def read_cards(dirs: Sequence[Path]) -> list[dict[str, Any]]:
-    """Model cards read directly (fallback when the engine cannot be asked)."""
-    models = []
-    for d in dirs:
-        for card in sorted(d.glob("*.json")) if d.is_dir() else []:
+    """Every model card in ``dirs``: folders in order, files sorted by name, first name wins.
+
+    The same list, in the same order, as ``engine.models.registry.list_models`` (a file that is
+    not a model card, e.g. a training config or a broken card, is skipped).
+    """
+    cards: dict[Any, dict[str, Any]] = {}
+    for folder in dirs:
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("*.json")):
             try:
-                data = json.loads(card.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
+                entry = card_entry(path)
+            except (KeyError, ValueError, TypeError, OSError):
                 continue
-            if isinstance(data, dict) and data.get("name"):
-                if data.get("file") and not Path(data["file"]).is_absolute():
-                    data["file"] = str(card.parent / data["file"])  # cards name files beside them
-                models.append(data)
-    return models
+            cards.setdefault(entry["name"], entry)
+    return list(cards.values())
+
+
+def list_models(root: Path | None = None, models_dir: str | None = None
+                ) -> list[dict[str, Any]]:
+    """Registered models (what ``python -m engine models`` prints), read from the model cards.
+
+    No child process and no engine import: this runs on the GUI thread whenever the provider
+    loads or an algorithm is instantiated, so it must take milliseconds whatever the engine
+    Python does (a slow torch import, a hang, a missing interpreter). An engine folder that is
+    not found gives an empty list.
+    """
+    try:
+        root = root or engine_root()
+    except EngineFailure:
+        return []
+    return read_cards(model_dirs(root, models_dir))
 
 
 def parse_models_output(stdout: str) -> list[dict[str, Any]]:
@@ -395,57 +448,3 @@ def parse_models_output(stdout: str) -> list[dict[str, Any]]:
         if isinstance(data, list) and all(isinstance(m, dict) and "name" in m for m in data):
             return data
     raise ValueError("no model list in the engine output")
-
-
-def list_models(python: str | None = None, root: Path | None = None,
-                models_dir: str | None = None, timeout: float = 60.0) -> list[dict[str, Any]]:
-    """Registered models (dicts with at least ``name``), from ``python -m engine models``.
-
-    Cached per interpreter, engine folder and model-card files; when the engine cannot run (no
-    torch yet), the cards are read directly so that the algorithms still list the models.
-    """
-    try:
-        root = root or engine_root()
-    except EngineFailure:
-        return []
-    python = python or find_interpreter()
-    dirs = model_dirs(root, models_dir)
-    key = (python, str(root), models_dir or "", _cards_signature(dirs))
-    if key in _MODEL_CACHE:
-        return list(_MODEL_CACHE[key])
-    disk = _disk_cache_path(key)
-    try:
-        cached = json.loads(disk.read_text(encoding="utf-8"))
-        if isinstance(cached, list):
-            _MODEL_CACHE[key] = cached
-            return list(cached)
-    except (OSError, ValueError):
-        pass
-    extra = {"ARBSR_MODELS_DIR": models_dir} if models_dir else None
-    try:
-        completed = subprocess.run([python, "-m", "engine", "models"], cwd=str(root),
-                                   env=child_env(root, extra), stdin=subprocess.DEVNULL,
-                                   capture_output=True, text=True, timeout=timeout, check=False)
-        models = parse_models_output(completed.stdout) if completed.returncode == 0 else None
-    except (OSError, subprocess.TimeoutExpired, ValueError):
-        models = None
-    if models is None:
-        # Cards read directly; kept for this session only, the engine is asked again next time.
-        _MODEL_CACHE[key] = read_cards(dirs)
-        return list(_MODEL_CACHE[key])
-    _MODEL_CACHE[key] = models
-    try:  # every qgis_process call loads the provider: spare it the engine's torch import
-        disk.write_text(json.dumps(models), encoding="utf-8")
-    except OSError:
-        pass
-    return list(models)
-
-
-def _disk_cache_path(key: tuple) -> Path:
-    digest = hashlib.sha1(repr(key).encode("utf-8")).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"arbsr-models-{digest}.json"
-
-
-def clear_model_cache() -> None:
-    """Forget cached model lists (after the settings change)."""
-    _MODEL_CACHE.clear()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from qgis.core import QgsApplication
-from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtCore import QCoreApplication, Qt
 from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import QAction
 
@@ -40,10 +40,13 @@ class ArbsrPlugin:
         self.dock = ArbsrDock(self.iface, self.iface.mainWindow())
         self.dock.hide()
         self.iface.addDockWidget(Qt.RightDockWidgetArea, self.dock)
-        self.action = QAction(QIcon(str(icon_path())), "ArbSR super-resolution",
-                              self.iface.mainWindow())
+        self.action = QAction(
+            QIcon(str(icon_path())),
+            QCoreApplication.translate("ArbsrPlugin", "ArbSR super-resolution"),
+            self.iface.mainWindow())
         self.action.setCheckable(True)
-        self.action.setToolTip("Show the ArbSR super-resolution dock")
+        self.action.setToolTip(QCoreApplication.translate(
+            "ArbsrPlugin", "Show the ArbSR super-resolution dock"))
         self.dock.setToggleVisibilityAction(self.action)
         self.iface.addToolBarIcon(self.action)
         self.iface.addPluginToRasterMenu(MENU, self.action)

@@ -24,7 +24,7 @@ class ArbsrProvider(QgsProcessingProvider):
         return "ArbSR"
 
     def longName(self):  # noqa: N802
-        return "ArbSR arbitrary-scale super-resolution"
+        return self.tr("ArbSR arbitrary-scale super-resolution")
 
     def icon(self):
         return QIcon(str(icon_path()))

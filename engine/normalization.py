@@ -35,11 +35,17 @@ class BandStats:
 
 def band_stats(values: np.ndarray, valid: np.ndarray | None = None) -> BandStats:
     """Statistics of one band: ``values`` (H, W) any numeric dtype, ``valid`` (H, W) bool."""
-    v = np.asarray(values, dtype=np.float64)
-    ok = np.isfinite(v)
-    if valid is not None:
-        ok &= np.asarray(valid, dtype=bool)
-    sample = v[ok]
+    a = np.asarray(values)
+    if a.dtype.kind in "iub":
+        # Integers are exact and finite: percentiles of the native values are the same numbers
+        # as of a float64 copy, without the copy (memory stays small on large rasters).
+        sample = a.ravel() if valid is None else a[np.asarray(valid, dtype=bool)]
+    else:
+        v = a.astype(np.float64, copy=False)
+        ok = np.isfinite(v)
+        if valid is not None:
+            ok &= np.asarray(valid, dtype=bool)
+        sample = v[ok]
     if sample.size == 0:
         return BandStats(0.0, 1.0)
     lo, hi = np.percentile(sample, (LOW_PERCENTILE, HIGH_PERCENTILE))

@@ -5,6 +5,10 @@ into the full argv (used both to run and for the command preview, so the two nev
 :meth:`run_engine` runs it, forwarding progress to the feedback and turning engine failures into
 ``QgsProcessingException`` with the engine's one-line message. Nothing is kept on ``self``
 during ``processAlgorithm``: batch runs and tasks execute instances in parallel.
+
+Translations: ``self.tr("literal")`` is looked up under the name of the class whose code calls it
+(the context pylupdate5 records), so strings of this base class and of each algorithm both
+translate. Placeholders are filled after translation: ``self.tr("... {name} ...").format(...)``.
 """
 
 from __future__ import annotations
@@ -55,9 +59,10 @@ def engine_python() -> str:
 
 
 def model_names() -> list[str]:
-    """Registered model names from the engine (cached), for the MODEL enum."""
+    """Registered model names, for the MODEL enum: read from the model cards, never by running
+    the engine (the provider loads on QGIS's GUI thread and in every qgis_process call)."""
     try:
-        models = engine_client.list_models(engine_python(), models_dir=settings.models_dir())
+        models = engine_client.list_models(models_dir=settings.models_dir())
     except Exception:  # noqa: BLE001 - the list is a convenience; never break provider loading
         models = []
     names = []
@@ -75,10 +80,35 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
     DEVICE = "DEVICE"
     TILE_SIZE = "TILE_SIZE"
 
+    #: ``qgis_process`` command lines shown at the end of the help (not translated).
+    EXAMPLES: tuple[str, ...] = ()
+
     # --- QGIS boilerplate -------------------------------------------------------------------
 
     def tr(self, text: str) -> str:
-        return QCoreApplication.translate(type(self).__name__, text)
+        """Translate ``text`` (a literal at the call site; see the module docstring)."""
+        for klass in type(self).__mro__:
+            translated = QCoreApplication.translate(klass.__name__, text)
+            if translated != text or klass is EngineAlgorithm:
+                return translated
+        return text
+
+    def with_examples(self, text: str) -> str:
+        """The help text followed by the algorithm's ``qgis_process`` examples."""
+        if not self.EXAMPLES:
+            return text
+        return "\n\n".join([text, self.tr(
+            "Example from a shell (on Debian's QGIS 3.22 the program is qgis_process.bin; "
+            "run 'qgis_process help {alg}' for every parameter):").format(
+                alg=f"arbsr:{self.name()}")] + list(self.EXAMPLES))
+
+    def add_parameter(self, param, help_text: str, advanced: bool = False):
+        """Add ``param`` with its help (the tooltip, and the text of ``qgis_process help``)."""
+        param.setHelp(help_text)
+        if advanced:
+            param.setFlags(param.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        self.addParameter(param)
+        return param
 
     def createInstance(self):  # noqa: N802
         return type(self)()
@@ -97,25 +127,45 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
     def add_model_parameters(self) -> None:
         """MODEL (registered names + custom file) and CHECKPOINT (optional file)."""
         options = [DEFAULT_MODEL, *[n for n in model_names() if n != DEFAULT_MODEL], CUSTOM_MODEL]
-        self.addParameter(QgsProcessingParameterEnum(
+        self.add_parameter(QgsProcessingParameterEnum(
             self.MODEL, self.tr("Model"), options=options, defaultValue=DEFAULT_MODEL,
-            usesStaticStrings=True))
-        self.addParameter(QgsProcessingParameterFile(
+            usesStaticStrings=True), self.tr(
+            "A registered model ('default' is the bundled LMLTE model; 'python -m engine "
+            "models' lists them all, with their bands and scale range), or 'custom checkpoint "
+            "file' to use the file given in Checkpoint. From qgis_process, give the name, "
+            "e.g. MODEL=moe."))
+        self.add_parameter(QgsProcessingParameterFile(
             self.CHECKPOINT, self.tr("Checkpoint or exported model file (with MODEL = custom)"),
             behavior=QgsProcessingParameterFile.File, optional=True,
-            fileFilter=CHECKPOINT_FILTER))
+            fileFilter=CHECKPOINT_FILTER), self.tr(
+            "A checkpoint (.pth, .ckpt, .safetensors: official LMF/LDCSR files or ones trained "
+            "with ArbSR) or an exported model (.pt TorchScript, .onnx). When given, it is used "
+            "whatever Model says."))
 
     def add_device_parameters(self) -> None:
         """DEVICE (auto/cpu/cuda) and the advanced TILE_SIZE (0 = plugin setting)."""
-        self.addParameter(QgsProcessingParameterEnum(
-            self.DEVICE, self.tr("Device"), options=list(settings.DEVICES),
-            defaultValue=settings.default_device(), usesStaticStrings=True))
-        tile = QgsProcessingParameterNumber(
-            self.TILE_SIZE, self.tr("Tile size in pixels (0 = ArbSR setting, else the engine's choice)"),
+        self.add_parameter(self.device_parameter(), self.device_help())
+        self.add_parameter(QgsProcessingParameterNumber(
+            self.TILE_SIZE,
+            self.tr("Tile size in pixels (0 = ArbSR setting, else the engine's choice)"),
             type=QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0,
-            maxValue=16384)
-        tile.setFlags(tile.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-        self.addParameter(tile)
+            maxValue=16384), self.tr(
+            "The raster is processed in tiles of this many pixels (with overlap), which bounds "
+            "memory; the result does not depend on it. 0 uses the default tile size of "
+            "Processing options > Providers > ArbSR, and when that is 0 too the engine "
+            "chooses (it halves the tile by itself when memory runs out)."), advanced=True)
+
+    def device_parameter(self) -> QgsProcessingParameterEnum:
+        """DEVICE: auto, cpu or cuda; default from the ArbSR settings."""
+        return QgsProcessingParameterEnum(
+            self.DEVICE, self.tr("Device"), options=list(settings.DEVICES),
+            defaultValue=settings.default_device(), usesStaticStrings=True)
+
+    def device_help(self) -> str:
+        return self.tr(
+            "auto uses the GPU (CUDA) when the engine Python has a CUDA build of PyTorch, else "
+            "the CPU; cuda fails with a clear message when no GPU is usable. The default comes "
+            "from Processing options > Providers > ArbSR.")
 
     def model_args(self, parameters, context) -> list[str]:
         """``--model NAME|PATH`` (nothing for the bundled default)."""
@@ -147,15 +197,17 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
         if layer.providerType() == "gdal" and not os.path.isfile(path):
             return source  # GDAL connection strings (/vsicurl/, PG:…) are readable as they are
         if not executing:
-            return f"<{layer.name()} exported to a temporary GeoTIFF>"
+            return self.tr("<{layer} exported to a temporary GeoTIFF>").format(
+                layer=layer.name())
         out = QgsProcessingUtils.generateTempFilename(f"{layer.name() or 'input'}.tif")
         if feedback is not None:
-            feedback.pushInfo(self.tr(f"Exporting '{layer.name()}' ({layer.providerType()}) "
-                                      f"to {out}"))
+            feedback.pushInfo(self.tr("Exporting '{layer}' ({provider}) to {path}").format(
+                layer=layer.name(), provider=layer.providerType(), path=out))
         provider = layer.dataProvider()
         pipe = QgsRasterPipe()
         if not pipe.set(provider.clone()):
-            raise QgsProcessingException(self.tr(f"Cannot read layer '{layer.name()}'."))
+            raise QgsProcessingException(self.tr("Cannot read layer '{layer}'.").format(
+                layer=layer.name()))
         writer = QgsRasterFileWriter(out)
         writer.setOutputFormat("GTiff")
         err = writer.writeRaster(pipe, provider.xSize() or layer.width(),
@@ -163,8 +215,8 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
                                  provider.crs(), context.transformContext())
         if err != QgsRasterFileWriter.NoError:
             raise QgsProcessingException(self.tr(
-                f"Could not export layer '{layer.name()}' to a GeoTIFF (error {err}): save it "
-                "as a GeoTIFF first (Export > Save As)."))
+                "Could not export layer '{layer}' to a GeoTIFF (error {error}): save it as a "
+                "GeoTIFF first (Export > Save As).").format(layer=layer.name(), error=err))
         return out
 
     # --- argv and running -------------------------------------------------------------------
@@ -215,7 +267,8 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
         out = self.parameterAsOutputLayer(parameters, name, context)
         if not out.lower().endswith((".tif", ".tiff")):
             raise QgsProcessingException(self.tr(
-                f"ArbSR writes GeoTIFF: give {name} a .tif file name (got {out})."))
+                "ArbSR writes GeoTIFF: give {parameter} a .tif file name (got {path}).").format(
+                    parameter=name, path=out))
         return out
 
     @staticmethod

@@ -106,6 +106,12 @@ class EvaluateAlgorithm(EngineAlgorithm):
     SCALE = "SCALE"
     OUTPUT_HTML = "OUTPUT_HTML"
 
+    EXAMPLES = (
+        "qgis_process run arbsr:evaluate -- INPUT=ortho.tif SCALE=4 OUTPUT_HTML=report.html",
+        "qgis_process --json run arbsr:evaluate -- INPUT=ortho.tif SCALE=2.5 MODEL=moe "
+        "OUTPUT_HTML=report.html",
+    )
+
     def name(self):
         return "evaluate"
 
@@ -113,29 +119,41 @@ class EvaluateAlgorithm(EngineAlgorithm):
         return self.tr("Evaluate super-resolution (PSNR/SSIM vs cubic, lanczos)")
 
     def shortHelpString(self):  # noqa: N802
-        return self.tr(
+        return self.with_examples(self.tr(
             "Measures how well a model restores detail on your own data.\n\n"
             "The high-resolution raster is downsampled by <b>Scale</b>, then upscaled back to "
             "its size by the model and by GDAL cubic and lanczos resampling; each result is "
             "compared with the original (PSNR in dB and SSIM, on values normalised per band).\n"
             "Outputs: an HTML report, and the numbers PSNR_MODEL, SSIM_MODEL, PSNR_CUBIC, "
-            "SSIM_CUBIC, PSNR_LANCZOS, SSIM_LANCZOS that graphical models can use.")
+            "SSIM_CUBIC, PSNR_LANCZOS, SSIM_LANCZOS that graphical models can use."))
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        self.addParameter(QgsProcessingParameterRasterLayer(
-            self.INPUT, self.tr("High-resolution raster")))
+        self.add_parameter(QgsProcessingParameterRasterLayer(
+            self.INPUT, self.tr("High-resolution raster")), self.tr(
+            "A raster at the resolution you want to reach (the reference). It is downsampled "
+            "by Scale factor, and each method has to restore it."))
         self.add_model_parameters()
-        self.addParameter(QgsProcessingParameterNumber(
+        self.add_parameter(QgsProcessingParameterNumber(
             self.SCALE, self.tr("Scale factor"), type=QgsProcessingParameterNumber.Double,
-            defaultValue=4.0, minValue=1.0, maxValue=32.0))
+            defaultValue=4.0, minValue=1.0, maxValue=32.0), self.tr(
+            "The factor of the test: the reference is downsampled by it, then upscaled back by "
+            "the model and by GDAL cubic and lanczos. Fractions are allowed."))
         self.add_device_parameters()
-        self.addParameter(QgsProcessingParameterFileDestination(
-            self.OUTPUT_HTML, self.tr("Evaluation report"), self.tr("HTML files (*.html)")))
+        self.add_parameter(QgsProcessingParameterFileDestination(
+            self.OUTPUT_HTML, self.tr("Evaluation report"), self.tr("HTML files (*.html)")),
+            self.tr("An HTML page with the PSNR (dB) and SSIM of each method."))
+        labels = {
+            "PSNR_MODEL": self.tr("PSNR of the model (dB)"),
+            "SSIM_MODEL": self.tr("SSIM of the model"),
+            "PSNR_CUBIC": self.tr("PSNR of GDAL cubic (dB)"),
+            "SSIM_CUBIC": self.tr("SSIM of GDAL cubic"),
+            "PSNR_LANCZOS": self.tr("PSNR of GDAL lanczos (dB)"),
+            "SSIM_LANCZOS": self.tr("SSIM of GDAL lanczos"),
+        }
         for metric in METRICS:
             for method in METHODS:
-                label = f"{metric.upper()} {method}"
-                self.addOutput(QgsProcessingOutputNumber(f"{metric}_{method}".upper(),
-                                                         self.tr(label)))
+                key = f"{metric}_{method}".upper()
+                self.addOutput(QgsProcessingOutputNumber(key, labels[key]))
 
     def engine_command(self):
         return "evaluate"
@@ -158,7 +176,8 @@ class EvaluateAlgorithm(EngineAlgorithm):
         if "psnr_model" not in figures:
             raise QgsProcessingException(self.tr(
                 "The engine's evaluate output has no model PSNR: update the plugin and engine "
-                "together (results: " + ", ".join(sorted(flatten(result.results))) + ")."))
+                "together (results: {keys}).").format(
+                    keys=", ".join(sorted(flatten(result.results)))))
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
         model = self.parameterAsEnumString(parameters, self.MODEL, context) or "model"
         model = self.parameterAsFile(parameters, self.CHECKPOINT, context) or model

@@ -14,7 +14,6 @@ from qgis.core import (
     QgsProcessingException,
     QgsProcessingOutputFile,
     QgsProcessingOutputNumber,
-    QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
     QgsProcessingParameterFolderDestination,
@@ -27,7 +26,6 @@ from arbsr_qgis.algorithms.base import (
     CHECKPOINT_FILTER,
     CUSTOM_MODEL,
     EngineAlgorithm,
-    engine_python,
     model_names,
 )
 
@@ -53,6 +51,11 @@ class TrainAlgorithm(EngineAlgorithm):
     OUTPUT = "OUTPUT"
     CHECKPOINT_OUT = "CHECKPOINT_FILE"
 
+    EXAMPLES = (
+        "qgis_process run arbsr:train -- INPUTS=ortho_2020.tif INPUTS=ortho_2021.tif "
+        "MODEL=lmlte-default EPOCHS=5 DEVICE=cuda OUTPUT=checkpoints",
+    )
+
     def name(self):
         return "train"
 
@@ -60,7 +63,7 @@ class TrainAlgorithm(EngineAlgorithm):
         return self.tr("Fine-tune a super-resolution model on your rasters")
 
     def shortHelpString(self):  # noqa: N802
-        return self.tr(
+        return self.with_examples(self.tr(
             "Fine-tunes a model on your own high-resolution rasters (self-supervised: random "
             "patches are downsampled by a random scale between Min scale and Max scale and the "
             "model learns to restore them). <b>Model</b>: the registered model to start from "
@@ -69,49 +72,70 @@ class TrainAlgorithm(EngineAlgorithm):
             "Long-running: progress and the training loss are shown as it goes; Cancel stops it. "
             "The output folder receives the checkpoints (official layout); the returned "
             "CHECKPOINT_FILE can be used with MODEL = 'custom checkpoint file' in Upscale and "
-            "Evaluate. A GPU (Device = cuda) makes training much faster.")
+            "Evaluate. A GPU (Device = cuda) makes training much faster."))
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        self.addParameter(QgsProcessingParameterMultipleLayers(
-            self.INPUTS, self.tr("Training rasters (high resolution)"), QgsProcessing.TypeRaster))
+        integer, double = QgsProcessingParameterNumber.Integer, QgsProcessingParameterNumber.Double
+        self.add_parameter(QgsProcessingParameterMultipleLayers(
+            self.INPUTS, self.tr("Training rasters (high resolution)"), QgsProcessing.TypeRaster),
+            self.tr("Your rasters at the resolution the model should produce. Random patches "
+                    "are cut from them and downsampled to make the training pairs. From "
+                    "qgis_process: INPUTS=a.tif INPUTS=b.tif."))
         options = [SCRATCH, *model_names(), CUSTOM_MODEL]
-        self.addParameter(QgsProcessingParameterEnum(
+        self.add_parameter(QgsProcessingParameterEnum(
             self.MODEL, self.tr("Start from model"), options=options,
-            defaultValue=options[1] if len(options) > 2 else SCRATCH, usesStaticStrings=True))
-        self.addParameter(QgsProcessingParameterFile(
+            defaultValue=options[1] if len(options) > 2 else SCRATCH, usesStaticStrings=True),
+            self.tr("The registered model whose weights (and family) training starts from, "
+                    "'custom checkpoint file' to start from the file in Checkpoint, or "
+                    "'none (train from scratch)' with Family."))
+        self.add_parameter(QgsProcessingParameterFile(
             self.CHECKPOINT, self.tr("Checkpoint to start from (with 'custom checkpoint file')"),
             behavior=QgsProcessingParameterFile.File, optional=True,
-            fileFilter=CHECKPOINT_FILTER))
-        self.addParameter(QgsProcessingParameterEnum(
+            fileFilter=CHECKPOINT_FILTER),
+            self.tr("A checkpoint (.pth, .ckpt) to start from; its family is given in Family."))
+        self.add_parameter(QgsProcessingParameterEnum(
             self.FAMILY, self.tr("Family (when training from scratch)"), options=list(FAMILIES),
-            defaultValue=FAMILIES[0], usesStaticStrings=True))
-        for pid, label, default in ((self.EPOCHS, "Epochs", 10),
-                                    (self.ITERS, "Iterations per epoch", 100)):
-            self.addParameter(QgsProcessingParameterNumber(
-                pid, self.tr(label), type=QgsProcessingParameterNumber.Integer,
-                defaultValue=default, minValue=1))
-        self.addParameter(QgsProcessingParameterNumber(
-            self.SCALE_MIN, self.tr("Min scale"), type=QgsProcessingParameterNumber.Double,
-            defaultValue=1.0, minValue=1.0, maxValue=32.0))
-        self.addParameter(QgsProcessingParameterNumber(
-            self.SCALE_MAX, self.tr("Max scale"), type=QgsProcessingParameterNumber.Double,
-            defaultValue=4.0, minValue=1.0, maxValue=32.0))
-        self.addParameter(QgsProcessingParameterEnum(
-            self.DEVICE, self.tr("Device"), options=list(settings.DEVICES),
-            defaultValue=settings.default_device(), usesStaticStrings=True))
-        for pid, label, kind, default in (
-                (self.PATCH, "LR patch size (pixels)", QgsProcessingParameterNumber.Integer, 48),
-                (self.BATCH, "Batch size", QgsProcessingParameterNumber.Integer, 8),
-                (self.LR, "Learning rate", QgsProcessingParameterNumber.Double, 1e-4),
-                (self.SEED, "Random seed", QgsProcessingParameterNumber.Integer, 0),
-                (self.TIME_LIMIT, "Time limit in minutes (0 = none)",
-                 QgsProcessingParameterNumber.Double, 0.0)):
-            p = QgsProcessingParameterNumber(pid, self.tr(label), type=kind,
-                                             defaultValue=default, minValue=0)
-            p.setFlags(p.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-            self.addParameter(p)
-        self.addParameter(QgsProcessingParameterFolderDestination(
-            self.OUTPUT, self.tr("Output folder for checkpoints")))
+            defaultValue=FAMILIES[0], usesStaticStrings=True),
+            self.tr("lmlte (fast, any scale), ldcsr (latent diffusion) or moe (mixture-of-"
+                    "experts diffusion); used when training from scratch or from a checkpoint "
+                    "file."))
+        self.add_parameter(QgsProcessingParameterNumber(
+            self.EPOCHS, self.tr("Epochs"), type=integer, defaultValue=10, minValue=1),
+            self.tr("Number of training epochs."))
+        self.add_parameter(QgsProcessingParameterNumber(
+            self.ITERS, self.tr("Iterations per epoch"), type=integer, defaultValue=100,
+            minValue=1), self.tr("Optimiser steps (batches) per epoch."))
+        self.add_parameter(QgsProcessingParameterNumber(
+            self.SCALE_MIN, self.tr("Min scale"), type=double, defaultValue=1.0, minValue=1.0,
+            maxValue=32.0), self.tr("Smallest downsampling factor of the training pairs."))
+        self.add_parameter(QgsProcessingParameterNumber(
+            self.SCALE_MAX, self.tr("Max scale"), type=double, defaultValue=4.0, minValue=1.0,
+            maxValue=32.0), self.tr("Largest downsampling factor of the training pairs; the "
+                                    "model learns the scales in between (fractions too)."))
+        self.add_parameter(self.device_parameter(), self.device_help())
+        self.add_parameter(QgsProcessingParameterNumber(
+            self.PATCH, self.tr("LR patch size (pixels)"), type=integer, defaultValue=48,
+            minValue=0), self.tr("Side of the low-resolution training patches, in pixels."),
+            advanced=True)
+        self.add_parameter(QgsProcessingParameterNumber(
+            self.BATCH, self.tr("Batch size"), type=integer, defaultValue=8, minValue=0),
+            self.tr("Patches per optimiser step; lower it when memory runs out."), advanced=True)
+        self.add_parameter(QgsProcessingParameterNumber(
+            self.LR, self.tr("Learning rate"), type=double, defaultValue=1e-4, minValue=0),
+            self.tr("Peak learning rate of the optimiser."), advanced=True)
+        self.add_parameter(QgsProcessingParameterNumber(
+            self.SEED, self.tr("Random seed"), type=integer, defaultValue=0, minValue=0),
+            self.tr("Seed of the patch sampling and of the initial weights."), advanced=True)
+        self.add_parameter(QgsProcessingParameterNumber(
+            self.TIME_LIMIT, self.tr("Time limit in minutes (0 = none)"), type=double,
+            defaultValue=0.0, minValue=0), self.tr(
+            "Stop cleanly after this many minutes, with the checkpoints written so far; 0 = no "
+            "limit."),
+            advanced=True)
+        self.add_parameter(QgsProcessingParameterFolderDestination(
+            self.OUTPUT, self.tr("Output folder for checkpoints")), self.tr(
+            "Folder that receives the checkpoints (epoch-last.pth, epoch-best.pth, official "
+            "layout); created when missing."))
         self.addOutput(QgsProcessingOutputFile(self.CHECKPOINT_OUT,
                                                self.tr("Trained checkpoint")))
         self.addOutput(QgsProcessingOutputNumber("FINAL_LOSS", self.tr("Final training loss")))
@@ -131,11 +155,12 @@ class TrainAlgorithm(EngineAlgorithm):
                 "Start from model is 'custom checkpoint file' but no checkpoint was given."))
         if model == SCRATCH:
             return ["--family", family]
-        card = next((m for m in engine_client.list_models(
-            engine_python(), models_dir=settings.models_dir()) if m.get("name") == model), None)
+        card = next((m for m in engine_client.list_models(models_dir=settings.models_dir())
+                     if m.get("name") == model), None)
         if card is None or not card.get("file"):
-            raise QgsProcessingException(self.tr(f"Model '{model}' is not registered any more: "
-                                                 "pick another one."))
+            raise QgsProcessingException(self.tr(
+                "Model '{model}' is not registered any more: pick another one.").format(
+                    model=model))
         fam = card.get("family") if card.get("family") in FAMILIES else family
         return ["--family", fam, "--init", str(card["file"])]
 

@@ -7,12 +7,15 @@ import os
 from qgis.core import (
     QgsProcessingException,
     QgsProcessingParameterBand,
+    QgsProcessingParameterBoolean,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
 )
 
+from arbsr_qgis import settings
 from arbsr_qgis.algorithms.base import EngineAlgorithm
 
 MIN_SCALE, MAX_SCALE = 1.0, 32.0
@@ -27,7 +30,16 @@ class UpscaleAlgorithm(EngineAlgorithm):
     BANDS = "BANDS"
     SEED = "SEED"
     STEPS = "STEPS"
+    WORKERS = "WORKERS"
+    RAY_ADDRESS = "RAY_ADDRESS"
+    OVERWRITE = "OVERWRITE"
     OUTPUT = "OUTPUT"
+
+    EXAMPLES = (
+        "qgis_process run arbsr:upscale -- INPUT=ortho.tif SCALE=2.5 OUTPUT=ortho_x2.5.tif",
+        "qgis_process run arbsr:upscale -- INPUT=scene.tif TARGET_RESOLUTION=0.5 MODEL=moe "
+        "SEED=7 DEVICE=cuda OUTPUT=scene_50cm.tif",
+    )
 
     def name(self):
         return "upscale"
@@ -36,7 +48,7 @@ class UpscaleAlgorithm(EngineAlgorithm):
         return self.tr("Super-resolve raster (arbitrary scale)")
 
     def shortHelpString(self):  # noqa: N802
-        return self.tr(
+        return self.with_examples(self.tr(
             "Upscales a raster layer with a learned super-resolution model (default: the bundled "
             "LMLTE model) by any factor, fractional included.\n\n"
             "<b>Scale</b>: output width = round(width × scale); the extent and CRS are kept "
@@ -47,34 +59,74 @@ class UpscaleAlgorithm(EngineAlgorithm):
             "<b>Model</b>: a registered model, or 'custom checkpoint file' with a .pth/.ckpt/.pt/"
             ".onnx file in Checkpoint. Diffusion models also use Seed and Steps (advanced).\n"
             "<b>Device</b>: auto uses CUDA when present. <b>Tile size</b> bounds memory; the "
-            "result does not depend on it.\n\n"
+            "result does not depend on it. <b>Workers</b> and <b>Ray address</b> (advanced) "
+            "spread the work over several processes or a Ray cluster; the pixels are the same.\n\n"
             "The work runs in a separate Python process (Processing options > Providers > "
             "ArbSR > Engine Python); Cancel stops it at once and leaves no output file. "
             "Layers that are not files (WMS, databases, memory) are exported to a temporary "
-            "GeoTIFF first.")
+            "GeoTIFF first."))
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Input raster")))
+        self.add_parameter(QgsProcessingParameterRasterLayer(
+            self.INPUT, self.tr("Input raster")), self.tr(
+            "The raster to super-resolve: any layer or file GDAL can read, any band count and "
+            "data type. Layers that are not files (WMS, databases, memory) are exported to a "
+            "temporary GeoTIFF first."))
         self.add_model_parameters()
-        self.addParameter(QgsProcessingParameterNumber(
+        self.add_parameter(QgsProcessingParameterNumber(
             self.SCALE, self.tr("Scale factor"), type=QgsProcessingParameterNumber.Double,
-            defaultValue=2.0, minValue=MIN_SCALE, maxValue=MAX_SCALE))
-        self.addParameter(QgsProcessingParameterNumber(
+            defaultValue=2.0, minValue=MIN_SCALE, maxValue=MAX_SCALE), self.tr(
+            "Output width = round(input width × scale), and the same for the height; fractions "
+            "are allowed (e.g. 2.5). The extent and CRS are kept exactly, so the pixel size is "
+            "the input pixel size divided by the scale."))
+        self.add_parameter(QgsProcessingParameterNumber(
             self.TARGET_RESOLUTION, self.tr("Target pixel size in map units (replaces the scale)"),
-            type=QgsProcessingParameterNumber.Double, optional=True, minValue=0.0))
-        self.addParameter(QgsProcessingParameterBand(
+            type=QgsProcessingParameterNumber.Double, optional=True, minValue=0.0), self.tr(
+            "The output pixel size in the layer's map units (e.g. 0.5 for 50 cm in a metric "
+            "CRS). When set, it replaces Scale factor: the scale is input pixel size / target."))
+        self.add_parameter(QgsProcessingParameterBand(
             self.BANDS, self.tr("Bands (all when empty)"), parentLayerParameterName=self.INPUT,
-            optional=True, allowMultiple=True))
+            optional=True, allowMultiple=True), self.tr(
+            "The bands to super-resolve and write, in this order; all bands when empty. "
+            "From qgis_process: BANDS=1 BANDS=3."))
         self.add_device_parameters()
-        for pid, label in ((self.SEED, "Random seed (diffusion models)"),
-                           (self.STEPS, "Sampling steps (diffusion models; empty: model default)")):
-            p = QgsProcessingParameterNumber(pid, self.tr(label),
-                                             type=QgsProcessingParameterNumber.Integer,
-                                             optional=True, minValue=0)
-            p.setFlags(p.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-            self.addParameter(p)
-        self.addParameter(QgsProcessingParameterRasterDestination(
-            self.OUTPUT, self.tr("Super-resolved raster")))
+        self.add_parameter(QgsProcessingParameterNumber(
+            self.SEED, self.tr("Random seed (diffusion models)"),
+            type=QgsProcessingParameterNumber.Integer, optional=True, minValue=0), self.tr(
+            "Seed of the sampling noise of diffusion models (ldcsr, moe): the same seed gives "
+            "the same pixels. Empty: the engine's default seed. LMLTE models ignore it."),
+            advanced=True)
+        self.add_parameter(QgsProcessingParameterNumber(
+            self.STEPS, self.tr("Sampling steps (diffusion models; empty: model default)"),
+            type=QgsProcessingParameterNumber.Integer, optional=True, minValue=0), self.tr(
+            "Number of denoising steps of diffusion models; empty uses the model's own "
+            "default. More steps take longer. LMLTE models ignore it."), advanced=True)
+        self.add_parameter(QgsProcessingParameterNumber(
+            self.WORKERS, self.tr("Worker processes"), type=QgsProcessingParameterNumber.Integer,
+            defaultValue=settings.default_workers(), minValue=1), self.tr(
+            "Number of processes that super-resolve blocks of the raster in parallel on this "
+            "computer, or of Ray workers when a Ray address is given. The pixels do not depend "
+            "on it. 1 = a single process. The default comes from Processing options > "
+            "Providers > ArbSR."), advanced=True)
+        self.add_parameter(QgsProcessingParameterString(
+            self.RAY_ADDRESS, self.tr("Ray cluster address (empty = this computer)"),
+            defaultValue=settings.default_ray_address(), optional=True), self.tr(
+            "Empty: run on this computer. 'local': start a private Ray cluster on this "
+            "computer for this job. 'auto', 'host:port' or 'ray://host:10001': run on that "
+            "Ray cluster; its workers must reach the input and output paths (a shared file "
+            "system or /vsi URLs). The default comes from Processing options > Providers > "
+            "ArbSR."), advanced=True)
+        overwrite = self.add_parameter(QgsProcessingParameterBoolean(
+            self.OVERWRITE, self.tr("Replace an existing output file"), defaultValue=True),
+            self.tr(
+            "True (the default): an existing OUTPUT file is replaced once the new one is "
+            "complete, as for other Processing algorithms. False: the run fails instead of "
+            "replacing a file (the ArbSR dock uses this)."))
+        overwrite.setFlags(overwrite.flags() | QgsProcessingParameterDefinition.FlagHidden)
+        self.add_parameter(QgsProcessingParameterRasterDestination(
+            self.OUTPUT, self.tr("Super-resolved raster")), self.tr(
+            "The GeoTIFF to write (.tif). It is written under a temporary name and renamed "
+            "when complete: a failed or cancelled run leaves no file."))
 
     def engine_command(self):
         return "upscale"
@@ -99,18 +151,39 @@ class UpscaleAlgorithm(EngineAlgorithm):
         for pid, flag in ((self.SEED, "--seed"), (self.STEPS, "--steps")):
             if parameters.get(pid) not in (None, ""):
                 args += [flag, str(self.parameterAsInt(parameters, pid, context))]
+        args += self.parallel_args(parameters, context)
         # QGIS asked the user before choosing an existing destination; the engine still writes
-        # to a temporary file and renames at the end, so a failed run never clobbers it.
-        args.append("--overwrite")
+        # to a temporary file and renames at the end, so a failed run never clobbers it. The
+        # dock names its outputs itself and passes OVERWRITE=False.
+        if self.overwrite(parameters, context):
+            args.append("--overwrite")
         return args
+
+    def parallel_args(self, parameters, context) -> list[str]:
+        """``--workers N`` (N > 1) and ``--ray ADDRESS`` (non-empty); nothing for the defaults,
+        so that an engine without these options still runs every default job."""
+        args = []
+        workers = self.parameterAsInt(parameters, self.WORKERS, context)
+        if workers > 1:
+            args += ["--workers", str(workers)]
+        address = (self.parameterAsString(parameters, self.RAY_ADDRESS, context) or "").strip()
+        if address:
+            args += ["--ray", address]
+        return args
+
+    def overwrite(self, parameters, context) -> bool:
+        return self.parameterAsBoolean(parameters, self.OVERWRITE, context)
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         argv = self.build_argv(parameters, context, feedback, executing=True)
         out = self.output_path(parameters, self.OUTPUT, context)
-        existed = os.path.exists(out)
-        result = self.run_engine(argv, feedback, cleanup=() if existed else (out,))
+        # On failure, remove an OUTPUT that this run may have produced; never one that was
+        # there before, nor one that appeared while a run that must not overwrite was going
+        # (another writer's file).
+        fresh = not os.path.exists(out) and self.overwrite(parameters, context)
+        result = self.run_engine(argv, feedback, cleanup=(out,) if fresh else ())
         written = result.done.get("output") or out
         if not os.path.isfile(written):
-            raise QgsProcessingException(self.tr(f"The engine reported success but {written} "
-                                                 "does not exist."))
+            raise QgsProcessingException(self.tr(
+                "The engine reported success but {path} does not exist.").format(path=written))
         return {self.OUTPUT: written}

@@ -3,6 +3,12 @@
 The dock reimplements nothing: each layer is one ``arbsr:upscale`` run through
 ``QgsProcessingAlgRunnerTask`` on the task manager, the same code path as the toolbox, batch
 runs, models and qgis_process. Results are added to the map in the group "ArbSR results".
+
+Outputs in a folder get names of their own (``<layer>_x<scale>.tif``, then ``_2``, ``_3`` ...):
+never a file that is already there, never the same file for two layers of one Run, and the
+algorithm runs with ``OVERWRITE=False`` so that a file that appears meanwhile is not replaced.
+When the dock shows with nothing ticked, it ticks the active raster layer and the raster layers
+selected in the Layers panel (or the only raster layer of the project).
 """
 
 from __future__ import annotations
@@ -52,7 +58,6 @@ from arbsr_qgis.gui.dock_state import (
 )
 
 ALGORITHM = "arbsr:upscale"
-GROUP = "ArbSR results"
 PROJECT_SCOPE, PROJECT_KEY = "ArbSR", "dock_state"
 
 
@@ -74,6 +79,7 @@ class Job:
 
     layer_id: str
     layer_name: str
+    scale: float
     context: QgsProcessingContext
     feedback: _Feedback
     task: QgsProcessingAlgRunnerTask
@@ -88,7 +94,8 @@ class ArbsrDock(QgsDockWidget):
     finished = pyqtSignal(int, int)
 
     def __init__(self, iface=None, parent=None):
-        super().__init__("ArbSR super-resolution", parent)
+        super().__init__(parent)
+        self.setWindowTitle(self.tr("ArbSR super-resolution"))
         self.setObjectName("ArbsrDock")
         self.iface = iface
         self.jobs: list[Job] = []
@@ -106,7 +113,7 @@ class ArbsrDock(QgsDockWidget):
     def _build(self) -> None:
         body = QWidget(self)
         box = QVBoxLayout(body)
-        box.addWidget(QLabel("Raster layers to upscale:"))
+        box.addWidget(QLabel(self.tr("Raster layers to upscale:")))
         self.layers = QListWidget(body)
         self.layers.setMinimumHeight(70)
         self.layers.itemChanged.connect(self.update_info)
@@ -114,11 +121,11 @@ class ArbsrDock(QgsDockWidget):
 
         form = QFormLayout()
         self.model = QComboBox(body)
-        form.addRow("Model", self.model)
+        form.addRow(self.tr("Model"), self.model)
         self.device = QComboBox(body)
         self.device.addItems(list(settings.DEVICES))
         self.device.setCurrentText(settings.default_device())
-        form.addRow("Device", self.device)
+        form.addRow(self.tr("Device"), self.device)
 
         row = QHBoxLayout()
         self.slider = QSlider(Qt.Horizontal, body)
@@ -134,19 +141,19 @@ class ArbsrDock(QgsDockWidget):
         self.spin.valueChanged.connect(self._spin_changed)
         row.addWidget(self.slider, 1)
         row.addWidget(self.spin)
-        form.addRow("Scale", row)
+        form.addRow(self.tr("Scale"), row)
         self.info = QLabel("", body)
         self.info.setWordWrap(True)
-        form.addRow("Output", self.info)
+        form.addRow(self.tr("Output"), self.info)
 
-        self.temporary = QCheckBox("Temporary outputs", body)
+        self.temporary = QCheckBox(self.tr("Temporary outputs"), body)
         self.temporary.setChecked(True)
         self.folder = QgsFileWidget(body)
         self.folder.setStorageMode(QgsFileWidget.GetDirectory)
         self.folder.setEnabled(False)
         self.temporary.toggled.connect(lambda on: self.folder.setEnabled(not on))
         form.addRow(self.temporary)
-        form.addRow("Folder", self.folder)
+        form.addRow(self.tr("Folder"), self.folder)
         box.addLayout(form)
 
         self.progress = QProgressBar(body)
@@ -154,8 +161,8 @@ class ArbsrDock(QgsDockWidget):
         self.progress.setValue(0)
         box.addWidget(self.progress)
         buttons = QHBoxLayout()
-        self.run_button = QPushButton("Run", body)
-        self.cancel_button = QPushButton("Cancel", body)
+        self.run_button = QPushButton(self.tr("Run"), body)
+        self.cancel_button = QPushButton(self.tr("Cancel"), body)
         self.cancel_button.setEnabled(False)
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel_all)
@@ -197,10 +204,47 @@ class ArbsrDock(QgsDockWidget):
             item.setCheckState(Qt.Checked if layer.id() in checked else Qt.Unchecked)
             self.layers.addItem(item)
         self.layers.blockSignals(False)
+        self.tick_default_layers()
         self.update_info()
 
+    def default_layer_ids(self) -> list[str]:
+        """The active raster layer and the raster layers selected in the Layers panel; else
+        the project's only raster layer; else nothing."""
+        ids: list[str] = []
+        offered = {self.layers.item(i).data(Qt.UserRole) for i in range(self.layers.count())}
+        candidates = []
+        if self.iface is not None:
+            try:
+                candidates.append(self.iface.activeLayer())
+            except (AttributeError, RuntimeError):
+                pass
+            try:
+                candidates += list(self.iface.layerTreeView().selectedLayers())
+            except (AttributeError, RuntimeError, TypeError):
+                pass  # no Layers panel (tests, qgis_process)
+        for layer in candidates:
+            if layer is not None and layer.id() in offered and layer.id() not in ids:
+                ids.append(layer.id())
+        if not ids and len(offered) == 1:
+            ids = list(offered)
+        return ids
+
+    def tick_default_layers(self) -> None:
+        """When no layer is ticked, tick :meth:`default_layer_ids` (the user's ticks are
+        never changed)."""
+        if self.checked_layer_ids():
+            return
+        defaults = self.default_layer_ids()
+        if defaults:
+            self.set_checked_layers(defaults)
+
+    def showEvent(self, event):  # noqa: N802 (Qt override)
+        """Opening the dock ticks the layer the user is working on, if none is ticked."""
+        super().showEvent(event)
+        self.tick_default_layers()
+
     def refresh_models(self) -> None:
-        """Fill the model list from the engine (cached by the provider)."""
+        """Fill the model list from the model cards (read directly: no engine start)."""
         current = self.model.currentText()
         self.model.clear()
         self.model.addItem(DEFAULT_MODEL)
@@ -246,27 +290,32 @@ class ArbsrDock(QgsDockWidget):
         self.spin.setValue(state.scale)
         self.temporary.setChecked(state.temporary)
         self.folder.setFilePath(state.output_folder)
+        self.tick_default_layers()  # the saved layers may be gone
 
     def update_info(self, *_args) -> None:
         """Show the output size and pixel size for the first ticked layer."""
         ids = self.checked_layer_ids()
         layer = QgsProject.instance().mapLayer(ids[0]) if ids else None
         if layer is None:
-            self.info.setText("Tick a layer to see the output size.")
+            self.info.setText(self.tr("Tick a layer to see the output size."))
             return
         geo = output_geometry(layer.width(), layer.height(), layer.rasterUnitsPerPixelX(),
                               layer.rasterUnitsPerPixelY(), self.spin.value())
         units = QgsUnitTypes.toAbbreviatedString(layer.crs().mapUnits()) \
             if layer.crs().isValid() else ""
-        more = f" (+{len(ids) - 1} more layers)" if len(ids) > 1 else ""
-        self.info.setText(f"{layer.name()}: {describe(geo, units)}{more}")
+        text = self.tr("{layer}: {geometry}").format(layer=layer.name(),
+                                                       geometry=describe(geo, units))
+        if len(ids) > 1:
+            text += " " + self.tr("(+{count} more layers)").format(count=len(ids) - 1)
+        self.info.setText(text)
 
     # --- running ----------------------------------------------------------------------------
 
     def run(self) -> None:
         """Start one background arbsr:upscale task per ticked layer."""
         if any(job.ok is None for job in self.jobs):
-            self._message("ArbSR is still running; wait or press Cancel.", Qgis.Warning)
+            self._message(self.tr("ArbSR is still running; wait or press Cancel."),
+                          Qgis.Warning)
             return
         state = self.state()
         problem = state.problem()
@@ -276,21 +325,22 @@ class ArbsrDock(QgsDockWidget):
         QgsProject.instance().writeEntry(PROJECT_SCOPE, PROJECT_KEY, state.to_json())
         registry = QgsApplication.processingRegistry()
         self.jobs = []
+        taken: set[str] = set()  # output files of this Run: one per layer, never shared
         for layer_id in state.layer_ids:
             layer = QgsProject.instance().mapLayer(layer_id)
             if layer is None:
                 continue
             alg = registry.createAlgorithmById(ALGORITHM)
             if alg is None:
-                self._message("The ArbSR Processing provider is not loaded; re-enable the "
-                              "plugin.", Qgis.Critical)
+                self._message(self.tr("The ArbSR Processing provider is not loaded; "
+                                      "re-enable the plugin."), Qgis.Critical)
                 return
             context = QgsProcessingContext()
             context.setProject(QgsProject.instance())
             feedback = _Feedback()
-            task = QgsProcessingAlgRunnerTask(alg, state.parameters(layer_id, layer.name()),
-                                              context, feedback)
-            job = Job(layer_id, layer.name(), context, feedback, task)
+            task = QgsProcessingAlgRunnerTask(
+                alg, state.parameters(layer_id, layer.name(), taken), context, feedback)
+            job = Job(layer_id, layer.name(), state.scale, context, feedback, task)
             feedback.progressChanged.connect(lambda p, j=job: self._on_progress(j, p))
             task.executed.connect(lambda ok, res, j=job: self._on_executed(j, ok, res))
             self.jobs.append(job)
@@ -299,7 +349,7 @@ class ArbsrDock(QgsDockWidget):
         self.progress.setValue(0)
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
-        self.status.setText(f"Running {len(self.jobs)} layer(s)…")
+        self.status.setText(self.tr("Running {count} layer(s)…").format(count=len(self.jobs)))
         for job in self.jobs:
             QgsApplication.taskManager().addTask(job.task)
 
@@ -313,10 +363,11 @@ class ArbsrDock(QgsDockWidget):
         if ok and job.results.get("OUTPUT"):
             self._add_result(job)
         elif job.feedback.isCanceled():
-            self.status.setText("Cancelled.")
+            self.status.setText(self.tr("Cancelled."))
         else:
-            reason = job.feedback.errors[-1] if job.feedback.errors else "see the log"
-            self._message(f"ArbSR failed on '{job.layer_name}': {reason}", Qgis.Critical)
+            reason = job.feedback.errors[-1] if job.feedback.errors else self.tr("see the log")
+            self._message(self.tr("ArbSR failed on '{layer}': {reason}").format(
+                layer=job.layer_name, reason=reason), Qgis.Critical)
         if all(j.ok is not None for j in self.jobs):
             good = sum(1 for j in self.jobs if j.ok)
             bad = len(self.jobs) - good
@@ -326,17 +377,19 @@ class ArbsrDock(QgsDockWidget):
             if not any(j.feedback.isCanceled() for j in self.jobs):
                 last = next((j.feedback.errors[-1] for j in reversed(self.jobs)
                              if not j.ok and j.feedback.errors), "")
-                self.status.setText(f"Done: {good} ok, {bad} failed." +
-                                    (f" Last error: {last}" if last else ""))
+                text = self.tr("Done: {good} ok, {bad} failed.").format(good=good, bad=bad)
+                if last:
+                    text += " " + self.tr("Last error: {error}").format(error=last)
+                self.status.setText(text)
             self.finished.emit(good, bad)
 
     def _add_result(self, job: Job) -> None:
         source = QgsProject.instance().mapLayer(job.layer_id)
-        name = f"{job.layer_name} ×{self.spin.value():g}"
+        name = f"{job.layer_name} ×{job.scale:g}"  # the scale this job ran with
         layer = QgsRasterLayer(job.results["OUTPUT"], name, "gdal")
         if not layer.isValid():
-            self._message(f"ArbSR wrote {job.results['OUTPUT']} but QGIS cannot open it.",
-                          Qgis.Critical)
+            self._message(self.tr("ArbSR wrote {path} but QGIS cannot open it.").format(
+                path=job.results["OUTPUT"]), Qgis.Critical)
             return
         # Same bands and data type: the source's renderer (band mapping, stretch, ramp) fits.
         if source is not None and source.renderer() is not None \
@@ -346,9 +399,10 @@ class ArbsrDock(QgsDockWidget):
         project = QgsProject.instance()
         project.addMapLayer(layer, False)
         root = project.layerTreeRoot()
-        group = root.findGroup(GROUP) or root.insertGroup(0, GROUP)
+        group_name = self.tr("ArbSR results")
+        group = root.findGroup(group_name) or root.insertGroup(0, group_name)
         group.addLayer(layer)
-        self.status.setText(f"Added {name}.")
+        self.status.setText(self.tr("Added {layer}.").format(layer=name))
 
     def cancel_all(self) -> None:
         """Cancel every running job (the child processes end at once)."""

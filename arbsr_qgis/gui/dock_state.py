@@ -8,9 +8,12 @@ what the dock promises is what the engine writes.
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from qgis.PyQt.QtCore import QCoreApplication
 
 SCALE_MIN, SCALE_MAX, SCALE_STEP = 1.0, 8.0, 0.1
 
@@ -46,9 +49,10 @@ def output_geometry(width: int, height: int, pixel_x: float, pixel_y: float,
 
 def describe(geometry: Geometry, units: str = "") -> str:
     """One line for the dock, e.g. '512 × 384 px, pixel 0.5 × 0.5 m'."""
-    unit = f" {units}" if units else ""
-    return (f"{geometry.width} × {geometry.height} px, pixel "
-            f"{geometry.pixel_x:.6g} × {geometry.pixel_y:.6g}{unit}")
+    text = QCoreApplication.translate("DockState", "{width} × {height} px, pixel {px} × {py}")
+    text = text.format(width=geometry.width, height=geometry.height,
+                       px=f"{geometry.pixel_x:.6g}", py=f"{geometry.pixel_y:.6g}")
+    return f"{text} {units}" if units else text
 
 
 def output_name(layer_name: str, scale: float) -> str:
@@ -57,11 +61,32 @@ def output_name(layer_name: str, scale: float) -> str:
     return f"{stem}_x{scale:g}.tif"
 
 
-def output_path(folder: str | None, layer_name: str, scale: float) -> str:
-    """Where a result goes: ``folder/<name>_x<scale>.tif``, or a temporary output."""
+#: Side-cars GDAL would attach to a new file of the same name (statistics, overviews, masks).
+SIDECARS = (".aux.xml", ".ovr", ".msk")
+
+
+def output_path(folder: str | None, layer_name: str, scale: float,
+                taken: set[str] | None = None) -> str:
+    """Where a result goes: a free ``folder/<name>_x<scale>[_N].tif``, or a temporary output.
+
+    A name is free when neither the file nor a GDAL side-car of it is in the folder and no
+    other job of the same Run chose it (``taken``, case-insensitive, updated here): the dock
+    never replaces a file, and two layers with the same name never share one.
+    """
     if not folder:
         return "TEMPORARY_OUTPUT"
-    return str(Path(folder) / output_name(layer_name, scale))
+    taken = set() if taken is None else taken
+    first = output_name(layer_name, scale)
+    stem = first[:-len(".tif")]
+    n = 1
+    while True:
+        path = Path(folder) / (first if n == 1 else f"{stem}_{n}.tif")
+        key = os.path.normcase(str(path)).casefold()
+        if key not in taken and not any(os.path.lexists(f"{path}{suffix}")
+                                        for suffix in ("", *SIDECARS)):
+            taken.add(key)
+            return str(path)
+        n += 1
 
 
 @dataclass
@@ -89,12 +114,13 @@ class DockState:
             if isinstance(data, dict) else {}
         return cls(**known)
 
-    def parameters(self, layer_id: str, layer_name: str) -> dict:
-        """arbsr:upscale parameters for one layer."""
+    def parameters(self, layer_id: str, layer_name: str, taken: set[str] | None = None) -> dict:
+        """arbsr:upscale parameters for one layer; ``taken``: outputs of the Run's other jobs
+        (see :func:`output_path`). The dock never replaces a file: OVERWRITE is False."""
         params = {"INPUT": layer_id, "MODEL": self.model, "SCALE": float(self.scale),
-                  "DEVICE": self.device,
+                  "DEVICE": self.device, "OVERWRITE": False,
                   "OUTPUT": output_path(None if self.temporary else self.output_folder,
-                                        layer_name, self.scale)}
+                                        layer_name, self.scale, taken)}
         if self.checkpoint:
             params["CHECKPOINT"] = self.checkpoint
         return params
@@ -102,9 +128,12 @@ class DockState:
     def problem(self) -> str | None:
         """Why Run cannot start (None when it can)."""
         if not self.layer_ids:
-            return "Select at least one raster layer."
+            return QCoreApplication.translate("DockState", "Select at least one raster layer.")
         if not self.temporary and not self.output_folder:
-            return "Choose an output folder, or tick 'Temporary outputs'."
+            return QCoreApplication.translate(
+                "DockState", "Choose an output folder, or tick 'Temporary outputs'.")
         if not (SCALE_MIN <= self.scale <= SCALE_MAX):
-            return f"The scale must be between {SCALE_MIN} and {SCALE_MAX}."
+            return QCoreApplication.translate(
+                "DockState", "The scale must be between {low} and {high}.").format(
+                    low=SCALE_MIN, high=SCALE_MAX)
         return None

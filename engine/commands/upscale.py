@@ -50,6 +50,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", default=None, metavar="N", help="sampling steps of diffusion models")
     p.add_argument("--no-half", action="store_true", help="no float16 autocast on CUDA")
     p.add_argument("--cog", action="store_true", help="write a Cloud Optimised GeoTIFF")
+    g = p.add_argument_group("large rasters and clusters")
+    g.add_argument("--workers", default="1", metavar="N",
+                   help="processes (or Ray actors) rendering blocks in parallel (default 1)")
+    g.add_argument("--threads", default=None, metavar="T",
+                   help="torch threads per worker (default: CPU cores / workers)")
+    g.add_argument("--ray", default=None, metavar="local|auto|ADDRESS",
+                   help="run the blocks on Ray: 'local' starts a private cluster for this job; "
+                        "'auto', host:port or ray://host:10001 join an existing one (paths must "
+                        "be visible to every node)")
+    g.add_argument("--resume", action="store_true",
+                   help="reuse the finished blocks of an interrupted run of the same command "
+                        "(kept in OUTPUT.parts/)")
 
 
 def _int(name: str, text: str | None, minimum: int) -> int | None:
@@ -72,6 +84,9 @@ def run(args: argparse.Namespace, progress: ProgressCallback) -> Done:
     tile = _int("--tile", args.tile, 1)
     seed = _int("--seed", args.seed, 0) or 0
     steps = _int("--steps", args.steps, 1)
+    workers = _int("--workers", args.workers, 1) or 1
+    threads = _int("--threads", args.threads, 1)
+    ray = (args.ray or "").strip() or None
     ds = gr.open_raster(args.input)
     bands = gr.parse_bands(args.bands, ds.RasterCount)
     gt = ds.GetGeoTransform(can_return_null=True)
@@ -81,6 +96,7 @@ def run(args: argparse.Namespace, progress: ProgressCallback) -> Done:
 
     from engine.device import resolve_device
     from engine.models.registry import load_model
+    from engine.pipeline import ModelRef
 
     device = resolve_device(args.device)
     progress(Progress(0.0, "loading model"))
@@ -88,6 +104,9 @@ def run(args: argparse.Namespace, progress: ProgressCallback) -> Done:
     results = upscale_raster(args.input, args.output, model, scale=scale, bands=bands, tile=tile,
                              overwrite=args.overwrite, seed=seed, steps=steps,
                              half=False if args.no_half else None, cog=args.cog,
+                             workers=workers, threads=threads, ray=ray, resume=args.resume,
+                             model_ref=ModelRef(args.model or model.name, args.config,
+                                                str(device)),
                              progress=progress)
     results["device"] = str(device)
     progress(Progress(1.0, "done"))

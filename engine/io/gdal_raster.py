@@ -12,6 +12,8 @@ import os
 import shutil
 import tempfile
 import uuid
+from contextlib import contextmanager
+from typing import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -153,14 +155,29 @@ def read_window(ds: gdal.Dataset, info: RasterInfo, x0: int, y0: int, xs: int, y
     """Read the window (x0, y0, xs, ys): data (C, ys, xs) native type, valid (C, ys, xs) bool."""
     data = np.empty((len(info.bands), ys, xs), dtype=info.dtype)
     valid = np.ones((len(info.bands), ys, xs), dtype=bool)
-    for i, b in enumerate(info.bands):
-        band = ds.GetRasterBand(b)
-        data[i] = band.ReadAsArray(x0, y0, xs, ys)
-        if info.has_mask[i]:
-            valid[i] = band.GetMaskBand().ReadAsArray(x0, y0, xs, ys) > 0
-        if data.dtype.kind == "f":
-            valid[i] &= np.isfinite(data[i])
+    try:
+        for i, b in enumerate(info.bands):
+            band = ds.GetRasterBand(b)
+            data[i] = band.ReadAsArray(x0, y0, xs, ys)
+            if info.has_mask[i]:
+                valid[i] = band.GetMaskBand().ReadAsArray(x0, y0, xs, ys) > 0
+            if data.dtype.kind == "f":
+                valid[i] &= np.isfinite(data[i])
+    except (RuntimeError, TypeError) as exc:
+        raise _damaged(info.path, exc, f" at pixels x {x0}..{x0 + xs}, y {y0}..{y0 + ys}"
+                       ) from None
     return data, valid
+
+
+def _damaged(path: str, exc: BaseException, where: str = "") -> InputError:
+    # A raster can open fine and still be damaged further in (truncated download, bad block).
+    return InputError(f"reading '{path}' failed{where} ({_first_line(exc)}): the file is damaged "
+                      "or truncated; check it with 'gdalinfo -checksum' and re-export or "
+                      "re-download it")
+
+
+def _first_line(exc: BaseException) -> str:
+    return ((str(exc).strip().splitlines() or ["unknown error"])[0])[:160]
 
 
 def band_statistics(ds: gdal.Dataset, info: RasterInfo) -> list[BandStats]:
@@ -168,16 +185,19 @@ def band_statistics(ds: gdal.Dataset, info: RasterInfo) -> list[BandStats]:
     step = decimation_step(info.width, info.height)
     bx, by = -(-info.width // step), -(-info.height // step)
     stats = []
-    for i, b in enumerate(info.bands):
-        band = ds.GetRasterBand(b)
-        # Nearest-neighbour decimation keeps values real (no averaging across nodata).
-        values = band.ReadAsArray(0, 0, info.width, info.height, buf_xsize=bx, buf_ysize=by,
-                                  resample_alg=gdal.GRIORA_NearestNeighbour)
-        valid = np.ones(values.shape, bool)
-        if info.has_mask[i]:
-            valid = band.GetMaskBand().ReadAsArray(0, 0, info.width, info.height, buf_xsize=bx,
-                                                   buf_ysize=by) > 0
-        stats.extend(compute_band_stats(values, valid))
+    try:
+        for i, b in enumerate(info.bands):
+            band = ds.GetRasterBand(b)
+            # Nearest-neighbour decimation keeps values real (no averaging across nodata).
+            values = band.ReadAsArray(0, 0, info.width, info.height, buf_xsize=bx,
+                                      buf_ysize=by, resample_alg=gdal.GRIORA_NearestNeighbour)
+            valid = np.ones(values.shape, bool)
+            if info.has_mask[i]:
+                valid = band.GetMaskBand().ReadAsArray(0, 0, info.width, info.height,
+                                                       buf_xsize=bx, buf_ysize=by) > 0
+            stats.extend(compute_band_stats(values, valid))
+    except (RuntimeError, TypeError) as exc:
+        raise _damaged(info.path, exc) from None
     return stats
 
 
@@ -229,9 +249,46 @@ def check_disk_space(output: Path, needed: int) -> None:
                           "choose another folder or a smaller scale")
 
 
-def temp_path(output: Path) -> Path:
+#: Temporary files carry the writing process's id so that later runs can tell stale ones.
+TEMP_MARK = ".arbsr-"
+
+
+def temp_path(output: Path, suffix: str = ".tmp.tif") -> Path:
     """Hidden temporary file beside ``output`` (same file system, so the rename is atomic)."""
-    return output.with_name(f".{output.name}.{uuid.uuid4().hex[:8]}.part.tif")
+    return output.with_name(f".{output.name}{TEMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+                            f"{suffix}")
+
+
+def pid_alive(pid: int) -> bool:
+    """True when process ``pid`` exists on this machine."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Delete temporary files in ``folder`` left by ArbSR runs that are no longer alive (killed
+    with SIGKILL, power cut); returns what was removed. Files of live runs are left alone."""
+    removed = []
+    for p in folder.glob(f".*{TEMP_MARK}*"):
+        try:
+            pid = int(p.name.split(TEMP_MARK, 1)[1].split("-", 1)[0])
+        except (IndexError, ValueError):
+            continue
+        if pid == os.getpid() or pid_alive(pid):
+            continue
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            remove_quietly(p)
+        removed.append(p)
+    return removed
 
 
 def creation_options(info: RasterInfo, out_w: int, out_h: int) -> list[str]:
@@ -244,29 +301,18 @@ def creation_options(info: RasterInfo, out_w: int, out_h: int) -> list[str]:
 
 
 def create_output(path: Path, info: RasterInfo, out_w: int, out_h: int,
-                  *, write_mask: bool) -> gdal.Dataset:
+                  *, write_mask: bool, window: tuple[int, int, int, int] | None = None
+                  ) -> gdal.Dataset:
     """Create the output GeoTIFF at ``path`` with the input's georeferencing scaled to the new grid.
 
     Copies CRS, the scaled geotransform (or scaled GCPs), dataset and band metadata, band
-    descriptions, colour interpretation, scale/offset, units and nodata.
+    descriptions, colour interpretation, scale/offset, units and nodata. ``window`` (x0, y0, w, h)
+    creates only that part of the output grid (a per-block part file), georeferenced in place.
     """
-    driver = gdal.GetDriverByName("GTiff")
-    try:
-        ds = driver.Create(str(path), out_w, out_h, len(info.bands), info.data_type,
-                           creation_options(info, out_w, out_h))
-    except RuntimeError as exc:
-        raise OutputError(f"cannot create '{path}' ({str(exc).strip()[:160]}): check the folder "
-                          "and free space") from exc
-    if info.geotransform is not None:
-        ds.SetGeoTransform(scaled_geotransform(info.geotransform, info.width, info.height,
-                                               out_w, out_h))
-    if info.projection:
-        ds.SetProjection(info.projection)
-    if info.gcps is not None and info.geotransform is None:
-        fx, fy = out_w / info.width, out_h / info.height
-        gcps = [gdal.GCP(g.GCPX, g.GCPY, g.GCPZ, g.GCPPixel * fx, g.GCPLine * fy, g.Info, g.Id)
-                for g in info.gcps[0]]
-        ds.SetGCPs(gcps, info.gcps[1])
+    x0, y0, w, h = window if window is not None else (0, 0, out_w, out_h)
+    ds = create_geotiff(path, w, h, len(info.bands), info.data_type,
+                        creation_options(info, w, h))
+    set_georeferencing(ds, info, out_w, out_h, x0, y0)
     if info.metadata:
         ds.SetMetadata(info.metadata)
     for i in range(len(info.bands)):
@@ -295,13 +341,84 @@ def create_output(path: Path, info: RasterInfo, out_w: int, out_h: int,
     return ds
 
 
+def create_geotiff(path: Path, width: int, height: int, bands: int, data_type: int,
+                   options: list[str]) -> gdal.Dataset:
+    """A new GeoTIFF; failure is an :class:`OutputError` naming the file."""
+    try:
+        return gdal.GetDriverByName("GTiff").Create(str(path), width, height, bands, data_type,
+                                                    options)
+    except RuntimeError as exc:
+        raise OutputError(f"cannot create '{path}' ({_first_line(exc)}): check the folder and "
+                          "free space") from None
+
+
+def set_georeferencing(ds: gdal.Dataset, info: RasterInfo, out_w: int, out_h: int,
+                       x0: int = 0, y0: int = 0) -> None:
+    """CRS and geotransform (or GCPs) of the output grid, for the part starting at (x0, y0)."""
+    if info.geotransform is not None:
+        gt = scaled_geotransform(info.geotransform, info.width, info.height, out_w, out_h)
+        gt = (gt[0] + x0 * gt[1] + y0 * gt[2], gt[1], gt[2],
+              gt[3] + x0 * gt[4] + y0 * gt[5], gt[4], gt[5])
+        ds.SetGeoTransform(gt)
+    if info.projection:
+        ds.SetProjection(info.projection)
+    if info.gcps is not None and info.geotransform is None:
+        fx, fy = out_w / info.width, out_h / info.height
+        gcps = [gdal.GCP(g.GCPX, g.GCPY, g.GCPZ, g.GCPPixel * fx - x0, g.GCPLine * fy - y0,
+                         g.Info, g.Id)
+                for g in info.gcps[0]]
+        ds.SetGCPs(gcps, info.gcps[1])
+
+
 def write_window(ds: gdal.Dataset, x0: int, y0: int, data: np.ndarray,
                  mask: np.ndarray | None = None) -> None:
-    """Write ``data`` (C, rows, cols) at (x0, y0); ``mask`` (rows, cols) bool into the mask band."""
-    for i in range(data.shape[0]):
-        ds.GetRasterBand(i + 1).WriteArray(data[i], x0, y0)
-    if mask is not None:
-        ds.GetRasterBand(1).GetMaskBand().WriteArray(mask.astype(np.uint8) * 255, x0, y0)
+    """Write ``data`` (C, rows, cols) at (x0, y0); ``mask`` (rows, cols) bool into the mask band.
+
+    A failure (disk full, file size limit, I/O error) is an :class:`OutputError`."""
+    error = None
+    try:
+        for i in range(data.shape[0]):
+            ds.GetRasterBand(i + 1).WriteArray(data[i], x0, y0)
+        if mask is not None:
+            ds.GetRasterBand(1).GetMaskBand().WriteArray(mask.astype(np.uint8) * 255, x0, y0)
+    except RuntimeError as exc:
+        error = _first_line(exc)
+    if error is not None:
+        # Raised outside the except block: GDAL's exception and its traceback (whose band
+        # objects keep the dataset open) are gone, so the caller can drop the dataset quietly.
+        name = ds.GetDescription()
+        del ds
+        raise OutputError(f"writing '{name}' failed ({error}): check free space and that the "
+                          "folder is writable")
+
+
+@contextmanager
+def quiet_gdal() -> Iterator[None]:
+    """GDAL errors neither raised nor printed inside the block: for dropping a dataset after a
+    failure, whose close would otherwise report the same write error a second time."""
+    gdal.PushErrorHandler("CPLQuietErrorHandler")
+    gdal.DontUseExceptions()
+    try:
+        yield
+    finally:
+        gdal.UseExceptions()
+        gdal.PopErrorHandler()
+
+
+def close(ds: gdal.Dataset | None) -> None:
+    """Flush and close ``ds``; a failure to write the last blocks is an :class:`OutputError`."""
+    if ds is None:
+        return
+    name = ds.GetDescription()
+    error = None
+    try:
+        ds.FlushCache()
+    except RuntimeError as exc:
+        error = _first_line(exc)
+    if error is not None:
+        del ds  # as in write_window
+        raise OutputError(f"writing '{name}' failed ({error}): check free space and that the "
+                          "folder is writable")
 
 
 def to_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -314,19 +431,47 @@ def to_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return np.clip(np.round(v), info.min, info.max).astype(dtype)
 
 
-def finalize(tmp: Path, output: Path, *, cog: bool = False) -> None:
-    """Move the finished temporary file to ``output`` (optionally as a Cloud Optimised GeoTIFF)."""
+def finalize(tmp: Path, output: Path, *, cog: bool = False, overwrite: bool = True) -> None:
+    """Move the finished temporary file to ``output`` (optionally as a Cloud Optimised GeoTIFF).
+
+    Without ``overwrite`` the move never replaces a file: when another run created ``output``
+    meanwhile (two QGIS windows, batch rows with the same name), this one fails cleanly and the
+    other's complete file stays. With ``overwrite`` the last run to finish wins; either way the
+    output is always one complete file.
+    """
     if cog:
-        cog_tmp = output.with_name(f".{output.name}.{uuid.uuid4().hex[:8]}.cog.tif")
+        cog_tmp = temp_path(output, ".cog.tif")
         try:
             gdal.Translate(str(cog_tmp), str(tmp), format="COG",
                            creationOptions=["COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"])
-            os.replace(cog_tmp, output)
+            _move(cog_tmp, output, overwrite)
+        except RuntimeError as exc:
+            raise OutputError(f"writing '{output}' failed ({_first_line(exc)}): check free space "
+                              "and that the folder is writable") from None
         finally:
             remove_quietly(cog_tmp)
             remove_quietly(tmp)
         return
-    os.replace(tmp, output)
+    _move(tmp, output, overwrite)
+
+
+def _move(tmp: Path, output: Path, overwrite: bool) -> None:
+    if overwrite:
+        os.replace(tmp, output)
+        return
+    try:
+        os.link(tmp, output)  # atomic and never clobbers
+    except FileExistsError:
+        raise OutputError(f"output '{output}' was created by another run while this one worked: "
+                          "choose another name, or add --overwrite to replace it") from None
+    except OSError:
+        # File systems without hard links: the check-then-rename has a tiny race left.
+        if output.exists():
+            raise OutputError(f"output '{output}' was created by another run while this one "
+                              "worked: choose another name, or add --overwrite") from None
+        os.replace(tmp, output)
+        return
+    os.unlink(tmp)
 
 
 def remove_quietly(path: Path) -> None:
@@ -342,6 +487,7 @@ def remove_quietly(path: Path) -> None:
 
 
 __all__ = ["RasterInfo", "SUPPORTED_TYPES", "band_statistics", "check_disk_space",
-           "check_output_path", "create_output", "creation_options", "describe",
-           "estimated_bytes", "finalize", "open_raster", "parse_bands", "read_window",
-           "remove_quietly", "temp_path", "to_dtype", "write_window"]
+           "check_output_path", "close", "create_geotiff", "quiet_gdal", "create_output", "creation_options",
+           "describe", "estimated_bytes", "finalize", "open_raster", "parse_bands", "pid_alive",
+           "read_window", "remove_quietly", "remove_stale_temporaries", "set_georeferencing",
+           "temp_path", "to_dtype", "write_window"]

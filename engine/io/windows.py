@@ -121,6 +121,26 @@ def split_axis(n: int, out_n: int, tile: int, *, halo: int = 0, overlap: int = 0
     return spans
 
 
+def split_output_axis(n: int, out_n: int, block: int, *, halo: int = 0, overlap: int = 0,
+                      align: int = 1) -> list[Span]:
+    """Split one OUTPUT axis into blocks of ``block`` output pixels (the last may be shorter).
+
+    Unlike :func:`split_axis` the boundaries are multiples of ``block`` in output pixels, so that
+    with ``block`` a multiple of the output GeoTIFF's block size every tile writes whole blocks
+    (and per-block part files line up with the output's own blocks).
+    """
+    if n < 1 or out_n < 1 or block < 1:
+        raise ValueError("sizes must be positive")
+    spans = []
+    for out0 in range(0, out_n, block):
+        out1 = min(out_n, out0 + block)
+        ext0 = max(0, out0 - overlap)
+        ext1 = min(out_n, out1 + overlap)
+        c0, c1 = crop_for(ext0, ext1, n, out_n, halo, align)
+        spans.append(Span(out0, out1, ext0, ext1, c0, c1))
+    return spans
+
+
 def feather(span: Span, overlap: int) -> np.ndarray:
     """Blend weights (float32, length ``span.ext_size``) of a tile along one axis.
 
@@ -163,4 +183,4 @@ def pixel_size(gt: tuple[float, ...] | list[float]) -> tuple[float, float]:
 
 
 __all__ = ["Span", "alignment", "centres", "crop_for", "feather", "nearest_input", "output_size",
-           "pixel_size", "scaled_geotransform", "split_axis"]
+           "pixel_size", "scaled_geotransform", "split_axis", "split_output_axis"]

@@ -75,8 +75,8 @@ def test_upscale_in_process_json(run_cli, raster, models_dir, tmp_path):
     res = events[-1]["results"]
     assert res["size"] == [100, 120] and res["model"] == "toy-bicubic"
     assert res["scale"] == [2.5, 2.5] and res["pixel_size"] == [0.8, 0.8]
-    tiles = [e for e in events if e["event"] == "progress" and e["message"].startswith("tile")]
-    assert len(tiles) == 9 and tiles[-1]["fraction"] > tiles[0]["fraction"]
+    blocks = [e for e in events if e["event"] == "progress" and e["message"].startswith("block")]
+    assert len(blocks) == 9 and blocks[-1]["fraction"] > blocks[0]["fraction"]
 
 
 def test_scale_x_y_and_bands(run_cli, raster, models_dir, tmp_path):
@@ -208,8 +208,8 @@ def test_signal_stops_quickly_and_leaves_no_file(tmp_path, models_dir, sig, code
     p = _child(["upscale", str(src), str(out), "--model", "toy-bicubic", "--tile", "24",
                 "--scale", "3", "--progress", "json"], models_dir)
     assert p.stdout is not None
-    for line in p.stdout:  # wait until tiles are being processed
-        if '"tile ' in line:
+    for line in p.stdout:  # wait until blocks are being processed
+        if '"block ' in line:
             break
     t0 = time.monotonic()
     p.send_signal(sig)

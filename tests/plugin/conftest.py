@@ -7,6 +7,7 @@ JSON events, GDAL nearest resize, no torch) for fast unit tests of the plugin's 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -61,9 +62,27 @@ def small_tif(tmp_path: Path) -> Path:
 def fake_engine(monkeypatch):
     """Run the plugin against the fake engine (fast, no torch)."""
     monkeypatch.setenv("ARBSR_ENGINE_ROOT", str(FAKE_ROOT))
-    for knob in ("FAKE_ENGINE_SLEEP", "FAKE_ENGINE_FAIL", "FAKE_ENGINE_NOISE"):
+    for knob in ("FAKE_ENGINE_SLEEP", "FAKE_ENGINE_FAIL", "FAKE_ENGINE_NOISE",
+                 "FAKE_ENGINE_ARGV"):
         monkeypatch.delenv(knob, raising=False)
     return FAKE_ROOT
+
+
+def engine_calls(path: Path) -> list[list[str]]:
+    """The argument lists the fake engine recorded in ``path`` (FAKE_ENGINE_ARGV)."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+@pytest.fixture
+def hanging_python(tmp_path: Path, monkeypatch) -> Path:
+    """ARBSR_PYTHON is an "interpreter" that hangs for 60 s whatever it is asked."""
+    script = tmp_path / "hanging-python"
+    script.write_text("#!/bin/sh\nsleep 60\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("ARBSR_PYTHON", str(script))
+    return script
 
 
 def plugin_folder(dest: Path) -> Path:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -131,16 +133,67 @@ def test_interpreter_without_torch_says_how_to_fix():
     assert "Processing options > Providers > ArbSR" in msg
 
 
-def test_model_list_from_engine_is_cached(fake_engine, monkeypatch):
-    ec.clear_model_cache()
-    calls = []
-    real_run = ec.subprocess.run
-    monkeypatch.setattr(ec.subprocess, "run", lambda *a, **k: calls.append(a) or real_run(*a, **k))
-    monkeypatch.setattr(ec, "_disk_cache_path", lambda key: Path("/nonexistent/cache.json"))
-    python = os.environ["ARBSR_PYTHON"]
-    assert [m["name"] for m in ec.list_models(python)] == ["fake-small"]
-    assert [m["name"] for m in ec.list_models(python)] == ["fake-small"]
-    assert len(calls) == 1
+def write_cards(folder: Path, cards: dict[str, object]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in cards.items():
+        text = data if isinstance(data, str) else json.dumps(data)
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+USER_CARDS = {
+    # listed, with every extra key kept (the demonstration flag among them)
+    "a-demo.json": {"name": "user-demo", "family": "moe", "file": "w/demo.pth", "bands": 1,
+                    "scale_range": [1, 4], "demonstration": True, "license": "MIT",
+                    "config": "demo.yaml"},
+    # same name as a bundled card: the bundled one wins
+    "b-shadow.json": {"name": "lmlte-default", "family": "lmlte", "file": "other.pth"},
+    # not model cards: a training config, a broken file, a list
+    "c-train.json": {"epochs": 3},
+    "d-broken.json": "{not json",
+    "f-minimal.json": {"name": "user-min", "family": "lmlte", "file": "/abs/min.pth"},
+}
+
+
+def test_model_list_reads_the_cards_without_starting_anything(tmp_path, monkeypatch):
+    def no_process(*_a, **_k):
+        raise AssertionError("the model list must not start a process")
+
+    monkeypatch.setattr(ec.subprocess, "Popen", no_process)
+    monkeypatch.setattr(ec.subprocess, "run", no_process)
+    root = tmp_path / "root"
+    write_cards(root / "resources" / "models", {
+        "lmlte-default.json": {"name": "lmlte-default", "family": "lmlte",
+                               "file": "lmlte-default.pth", "bands": 1, "scale_range": [1, 8]},
+        "README.json": {"title": "not a card"}})
+    # a JSON list too (the engine's reader raises TypeError on it: the plugin skips it)
+    user = write_cards(tmp_path / "user", {**USER_CARDS, "e-list.json": [1, 2]})
+    monkeypatch.setenv("ARBSR_PYTHON", "/nonexistent/python")
+    models = ec.list_models(root=root, models_dir=str(user))
+    assert [m["name"] for m in models] == ["lmlte-default", "user-demo", "user-min"]
+    default, demo, minimal = models
+    assert default["file"] == str((root / "resources" / "models" / "lmlte-default.pth"))
+    assert default["scales"] == [1, 8] and "scale_range" not in default
+    assert demo["demonstration"] is True and demo["license"] == "MIT" and "config" not in demo
+    assert demo["file"] == str(user / "w" / "demo.pth")
+    assert minimal == {"name": "user-min", "family": "lmlte", "bands": 1, "scales": [1.0, 4.0],
+                       "file": "/abs/min.pth", "description": "", "options": {}}
+    # without the setting, $ARBSR_MODELS_DIR (what the engine child inherits)
+    monkeypatch.setenv("ARBSR_MODELS_DIR", str(user))
+    assert [m["name"] for m in ec.list_models(root=root)] == [m["name"] for m in models]
+
+
+def test_model_list_is_what_engine_models_prints(tmp_path):
+    """The cards read by the plugin == ``python -m engine models`` (the real engine)."""
+    user = write_cards(tmp_path / "user", USER_CARDS)
+    env = ec.child_env(ROOT, {"ARBSR_MODELS_DIR": str(user)})
+    res = subprocess.run([os.environ["ARBSR_PYTHON"], "-m", "engine", "models"], cwd=ROOT,
+                         env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert res.returncode == 0, res.stderr
+    engine = json.loads(res.stdout)
+    plugin = json.loads(json.dumps(ec.list_models(root=ROOT, models_dir=str(user))))
+    assert plugin == engine
+    assert any(m.get("demonstration") is True for m in plugin)
 
 
 def test_parse_models_output_layouts():

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import configparser
+import time
 
+import pytest
 from qgis.core import QgsApplication, Qgis
 
 from rasters import ROOT
@@ -87,8 +89,36 @@ def test_settings_appear_in_processing_options(arbsr_provider):
 
     from arbsr_qgis import settings
 
-    for key in (settings.PYTHON, settings.DEVICE, settings.TILE, settings.MODELS_DIR):
+    for key in (settings.PYTHON, settings.DEVICE, settings.TILE, settings.WORKERS,
+                settings.RAY_ADDRESS, settings.MODELS_DIR):
         assert key in ProcessingConfig.settings
         assert ProcessingConfig.settings[key].group == "ArbSR"
     assert settings.default_device() in settings.DEVICES
     assert settings.default_tile() >= 0
+    assert settings.default_workers() == 1 and settings.default_ray_address() == ""
+    with pytest.raises(ValueError, match="at least 1"):
+        ProcessingConfig.settings[settings.WORKERS].setValue(0)
+
+
+def test_provider_loads_at_once_whatever_the_engine_python_does(qgis_processing,
+                                                                hanging_python):
+    """Loading the provider (QGIS start-up, every qgis_process call) never waits on the engine:
+    the model list comes from the model cards, not from a child process."""
+    from arbsr_qgis.provider import ArbsrProvider
+
+    registry = QgsApplication.processingRegistry()
+    before = registry.providerById("arbsr")
+    if before is not None:
+        registry.removeProvider(before)
+    try:
+        start = time.monotonic()
+        provider = ArbsrProvider()
+        assert registry.addProvider(provider)
+        alg = registry.createAlgorithmById("arbsr:upscale")
+        seconds = time.monotonic() - start
+        assert seconds < 1.0, f"loading the provider took {seconds:.1f} s"
+        assert {"lmlte-default", "moe"} <= set(alg.parameterDefinition("MODEL").options())
+    finally:
+        registry.removeProvider("arbsr")
+        if before is not None:
+            registry.addProvider(ArbsrProvider())

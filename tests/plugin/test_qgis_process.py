@@ -15,6 +15,7 @@ from rasters import ROOT
 from tests.plugin.conftest import (
     FAKE_ROOT,
     QGIS_PROCESS,
+    engine_calls,
     needs_engine,
     plugin_folder,
     qgis_process,
@@ -57,6 +58,32 @@ def test_qgis_process_lists_runs_and_fails_fake_engine(small_tif, tmp_path):
     assert res.returncode == 1
     assert "cannot read the input: give a raster GDAL can open" in res.stdout + res.stderr
     assert not (tmp_path / "failed.tif").exists()
+    # the advanced parallel parameters from the shell reach the engine's command line
+    del env["FAKE_ENGINE_FAIL"]
+    env["FAKE_ENGINE_ARGV"] = str(tmp_path / "calls.jsonl")
+    res = qgis_process(["run", "arbsr:upscale", "--", f"INPUT={small_tif}", "SCALE=2",
+                        "WORKERS=3", "RAY_ADDRESS=local", f"OUTPUT={tmp_path / 'par.tif'}"], env)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    (argv,) = engine_calls(tmp_path / "calls.jsonl")
+    assert argv[argv.index("--workers"):][:4] == ["--workers", "3", "--ray", "local"]
+
+
+def test_qgis_process_never_waits_on_the_engine_and_shows_help(tmp_path, hanging_python):
+    """With an engine Python that hangs, `list` and `help` answer at once (nothing asks the
+    engine at load time), and `help` shows each parameter's help and a qgis_process example."""
+    env = qgis_process_env(tmp_path, plugin_folder(tmp_path))
+    enable(env)
+    listing = qgis_process(["list"], env, timeout=45)  # the engine would take 60 s
+    assert listing.returncode == 0 and "arbsr:upscale" in listing.stdout
+    res = qgis_process(["help", "arbsr:upscale"], env, timeout=45)
+    assert res.returncode == 0, res.stdout + res.stderr
+    text = " ".join(res.stdout.split())
+    assert "qgis_process run arbsr:upscale -- INPUT=" in res.stdout
+    for param, help_start in (("SCALE", "Output width = round(input width × scale)"),
+                              ("WORKERS", "Number of processes that super-resolve blocks"),
+                              ("RAY_ADDRESS", "Empty: run on this computer.")):
+        assert f"{param}: " in res.stdout and help_start in text, param
+    assert "OVERWRITE" not in res.stdout  # the dock's hidden switch
 
 
 @needs_engine

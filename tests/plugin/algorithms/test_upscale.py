@@ -13,14 +13,15 @@ from qgis.core import (
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
+    QgsProcessingParameterDefinition,
     QgsRasterLayer,
 )
 
 from rasters import smooth_image, write_geotiff
-from tests.plugin.conftest import needs_engine, wait_for
+from tests.plugin.conftest import engine_calls, needs_engine, wait_for
 
 PARAMS = {"INPUT", "MODEL", "CHECKPOINT", "SCALE", "TARGET_RESOLUTION", "BANDS", "DEVICE",
-          "TILE_SIZE", "SEED", "STEPS", "OUTPUT"}
+          "TILE_SIZE", "SEED", "STEPS", "WORKERS", "RAY_ADDRESS", "OVERWRITE", "OUTPUT"}
 
 
 def alg():
@@ -60,11 +61,148 @@ def test_argv_from_parameters(arbsr_provider, small_tif, tmp_path):
         i = tail.index(flags[0])
         assert tail[i:i + 2] == flags
     assert "--overwrite" in tail and "--steps" not in tail
+    assert "--workers" not in tail and "--ray" not in tail
     argv = a.build_argv({"INPUT": str(small_tif), "SCALE": 2.0, "TARGET_RESOLUTION": 0.5,
                          "CHECKPOINT": str(small_tif), "OUTPUT": out}, context, executing=False)
     assert argv[argv.index("--resolution") + 1] == "0.5" and "--scale" not in argv
     assert argv[argv.index("--model") + 1] == str(small_tif)
     assert "engine upscale" in a.command_line({"INPUT": str(small_tif), "OUTPUT": out}, context)
+
+
+def test_parallel_parameters_are_advanced_with_defaults_from_the_settings(arbsr_provider):
+    a = alg()
+    workers, ray = a.parameterDefinition("WORKERS"), a.parameterDefinition("RAY_ADDRESS")
+    for p in (workers, ray):
+        assert p.flags() & QgsProcessingParameterDefinition.FlagAdvanced
+    assert workers.defaultValue() == 1 and workers.minimum() == 1
+    assert ray.defaultValue() in (None, "")
+    assert ray.flags() & QgsProcessingParameterDefinition.FlagOptional
+    assert not a.checkParameterValues({"INPUT": "x.tif", "WORKERS": 0, "OUTPUT": "o.tif"},
+                                      QgsProcessingContext())[0]
+    overwrite = a.parameterDefinition("OVERWRITE")  # the dock's switch, not in the dialogs
+    assert overwrite.flags() & QgsProcessingParameterDefinition.FlagHidden
+    assert overwrite.defaultValue() is True
+
+
+def parallel_tail(params, small_tif, tmp_path):
+    argv = alg().build_argv({"INPUT": str(small_tif), "OUTPUT": str(tmp_path / "o.tif"),
+                             **params}, QgsProcessingContext(), executing=False)
+    return argv[argv.index("--device"):]
+
+
+@pytest.mark.parametrize("params, expected", [
+    ({}, []),
+    ({"WORKERS": 1, "RAY_ADDRESS": ""}, []),
+    ({"RAY_ADDRESS": "   "}, []),
+    ({"WORKERS": 4}, ["--workers", "4"]),
+    ({"RAY_ADDRESS": "local"}, ["--ray", "local"]),
+    ({"WORKERS": 3, "RAY_ADDRESS": "ray://head:10001"},
+     ["--workers", "3", "--ray", "ray://head:10001"]),
+])
+def test_workers_and_ray_reach_the_command_line_only_when_not_default(
+        arbsr_provider, small_tif, tmp_path, params, expected):
+    tail = parallel_tail(params, small_tif, tmp_path)
+    found = []
+    for flag in ("--workers", "--ray"):
+        if flag in tail:
+            found += tail[tail.index(flag):tail.index(flag) + 2]
+    assert found == expected
+
+
+def test_workers_and_ray_defaults_come_from_the_settings(arbsr_provider, small_tif, tmp_path):
+    from processing.core.ProcessingConfig import ProcessingConfig
+
+    from arbsr_qgis import settings
+
+    try:
+        ProcessingConfig.setSettingValue(settings.WORKERS, 3)
+        ProcessingConfig.setSettingValue(settings.RAY_ADDRESS, "auto")
+        a = alg()  # a new instance reads the defaults, as each dialog or run does
+        assert a.parameterDefinition("WORKERS").defaultValue() == 3
+        tail = parallel_tail({}, small_tif, tmp_path)
+        assert tail[tail.index("--workers"):][:4] == ["--workers", "3", "--ray", "auto"]
+        # an explicit value still wins over the setting
+        assert "--workers" not in parallel_tail({"WORKERS": 1, "RAY_ADDRESS": ""}, small_tif,
+                                                tmp_path)
+    finally:
+        ProcessingConfig.setSettingValue(settings.WORKERS, settings.DEFAULT_WORKERS)
+        ProcessingConfig.setSettingValue(settings.RAY_ADDRESS, "")
+    assert "--workers" not in parallel_tail({}, small_tif, tmp_path)
+
+
+def test_workers_and_ray_reach_the_engine(arbsr_provider, fake_engine, small_tif, tmp_path,
+                                          monkeypatch):
+    import processing
+
+    calls = tmp_path / "calls.jsonl"
+    monkeypatch.setenv("FAKE_ENGINE_ARGV", str(calls))
+    processing.run("arbsr:upscale", {"INPUT": str(small_tif), "SCALE": 2.0,
+                                     "OUTPUT": str(tmp_path / "default.tif")})
+    processing.run("arbsr:upscale", {"INPUT": str(small_tif), "SCALE": 2.0, "WORKERS": 2,
+                                     "RAY_ADDRESS": "local",
+                                     "OUTPUT": str(tmp_path / "parallel.tif")})
+    default, parallel = engine_calls(calls)
+    assert "--workers" not in default and "--ray" not in default
+    assert parallel[parallel.index("--workers") + 1] == "2"
+    assert parallel[parallel.index("--ray") + 1] == "local"
+    assert geometry(tmp_path / "parallel.tif")[:2] == (64, 48)
+
+
+def test_model3_child_keeps_workers_and_ray(arbsr_provider, fake_engine, small_tif, tmp_path,
+                                            monkeypatch):
+    """The graphical modeler: a child arbsr:upscale with WORKERS and RAY_ADDRESS, saved to a
+    .model3 file, read back and run."""
+    import processing
+    from qgis.core import (
+        QgsProcessingModelAlgorithm,
+        QgsProcessingModelChildAlgorithm,
+        QgsProcessingModelChildParameterSource,
+        QgsProcessingModelOutput,
+        QgsProcessingModelParameter,
+        QgsProcessingParameterRasterLayer,
+    )
+
+    model = QgsProcessingModelAlgorithm("parallel", "ArbSR tests")
+    model.addModelParameter(QgsProcessingParameterRasterLayer("raster", "Raster"),
+                            QgsProcessingModelParameter("raster"))
+    child = QgsProcessingModelChildAlgorithm("arbsr:upscale")
+    child.setChildId("upscale")
+    child.addParameterSources("INPUT", [
+        QgsProcessingModelChildParameterSource.fromModelParameter("raster")])
+    static = QgsProcessingModelChildParameterSource.fromStaticValue
+    for name, value in (("SCALE", 1.5), ("WORKERS", 3), ("RAY_ADDRESS", "auto")):
+        child.addParameterSources(name, [static(value)])
+    out = QgsProcessingModelOutput("upscaled", "Upscaled")
+    out.setChildOutputName("OUTPUT")
+    out.setChildId("upscale")
+    child.setModelOutputs({"upscaled": out})
+    model.addChildAlgorithm(child)
+    path = tmp_path / "parallel.model3"
+    assert model.toFile(str(path))
+    loaded = QgsProcessingModelAlgorithm()
+    assert loaded.fromFile(str(path))
+    calls = tmp_path / "calls.jsonl"
+    monkeypatch.setenv("FAKE_ENGINE_ARGV", str(calls))
+    res = processing.run(loaded, {"raster": str(small_tif),
+                                  "upscale:upscaled": str(tmp_path / "m.tif")})
+    assert geometry(res["upscale:upscaled"])[:2] == (48, 36)
+    (argv,) = engine_calls(calls)
+    assert argv[argv.index("--workers"):][:4] == ["--workers", "3", "--ray", "auto"]
+
+
+def test_overwrite_false_never_replaces_a_file(arbsr_provider, fake_engine, small_tif, tmp_path):
+    """What the dock runs: OVERWRITE=False leaves out --overwrite, and an existing file stays."""
+    import processing
+
+    out = tmp_path / "taken.tif"
+    out.write_bytes(b"someone else's file")
+    argv = alg().build_argv({"INPUT": str(small_tif), "OVERWRITE": False, "OUTPUT": str(out)},
+                            QgsProcessingContext(), executing=False)
+    assert "--overwrite" not in argv
+    with pytest.raises(QgsProcessingException, match="exists"):
+        processing.run("arbsr:upscale", {"INPUT": str(small_tif), "SCALE": 2.0,
+                                         "OVERWRITE": False, "OUTPUT": str(out)})
+    assert out.read_bytes() == b"someone else's file"
 
 
 def test_custom_model_without_file_is_refused(arbsr_provider, small_tif, tmp_path):

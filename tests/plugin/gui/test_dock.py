@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import pytest
-from qgis.core import QgsProject, QgsRasterLayer
+from qgis.core import QgsProject, QgsRasterLayer, QgsVectorLayer
 
 from arbsr_qgis.gui.dock_state import (
     DockState,
     output_geometry,
     output_name,
+    output_path,
     scale_to_slider,
     slider_to_scale,
 )
@@ -148,3 +152,154 @@ def test_run_real_engine(dock, two_layers):
     group = QgsProject.instance().layerTreeRoot().findGroup("ArbSR results")
     (node,) = group.findLayers()
     assert (node.layer().width(), node.layer().height()) == (48, 36)
+
+
+# --- outputs: own names, never a replaced file; result named after its job -----------------
+
+
+def test_output_names_are_free_and_distinct(tmp_path):
+    (tmp_path / "a_x2.tif").write_bytes(b"kept")
+    (tmp_path / "a_x2_2.tif.aux.xml").write_text("<PAMDataset/>")  # a stale side-car
+    taken: set[str] = set()
+    first = output_path(str(tmp_path), "a", 2.0, taken)
+    second = output_path(str(tmp_path), "a", 2.0, taken)
+    assert (Path(first).name, Path(second).name) == ("a_x2_3.tif", "a_x2_4.tif")
+    assert output_path(str(tmp_path), "b", 2.5, taken) == str(tmp_path / "b_x2.5.tif")
+    assert output_path(None, "a", 2.0, taken) == "TEMPORARY_OUTPUT"
+    params = DockState(layer_ids=["l"], temporary=False,
+                       output_folder=str(tmp_path)).parameters("l", "a", taken)
+    assert params["OVERWRITE"] is False and Path(params["OUTPUT"]).name == "a_x2_5.tif"
+
+
+@pytest.fixture
+def same_name_layers(small_tif, tmp_path):
+    import shutil
+
+    layers = []
+    for i in range(2):
+        copy = tmp_path / f"src{i}.tif"
+        shutil.copy(small_tif, copy)
+        layers.append(QgsRasterLayer(str(copy), "same"))
+    QgsProject.instance().addMapLayers(layers)
+    yield layers
+    QgsProject.instance().removeAllMapLayers()
+    root = QgsProject.instance().layerTreeRoot()
+    for group in root.findGroups():
+        root.removeChildNode(group)
+
+
+def test_same_layer_names_and_existing_files_are_never_overwritten(dock, same_name_layers,
+                                                                   fake_engine, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "same_x2.tif").write_bytes(b"an earlier result the user keeps")
+    dock.set_checked_layers([layer.id() for layer in same_name_layers])
+    dock.spin.setValue(2.0)
+    dock.temporary.setChecked(False)
+    dock.folder.setFilePath(str(out))
+    assert run_and_wait(dock) == {"good": 2, "bad": 0}
+    assert (out / "same_x2.tif").read_bytes() == b"an earlier result the user keeps"
+    assert sorted(p.name for p in out.iterdir()) == ["same_x2.tif", "same_x2_2.tif",
+                                                     "same_x2_3.tif"]
+    group = QgsProject.instance().layerTreeRoot().findGroup("ArbSR results")
+    results = [node.layer() for node in group.findLayers()]
+    assert sorted(layer.source() for layer in results) == [str(out / "same_x2_2.tif"),
+                                                           str(out / "same_x2_3.tif")]
+    assert all(layer.isValid() and layer.width() == 64 for layer in results)
+
+
+def test_result_is_named_after_the_scale_its_job_ran_with(dock, two_layers, fake_engine,
+                                                         monkeypatch):
+    monkeypatch.setenv("FAKE_ENGINE_SLEEP", "1.5")
+    dock.set_checked_layers([two_layers[0].id()])
+    dock.spin.setValue(2.0)
+    result = {}
+    dock.finished.connect(lambda good, bad: result.update(good=good, bad=bad))
+    dock.run_button.click()
+    wait_for(lambda: dock.jobs[0].progress > 0, 60)
+    dock.spin.setValue(3.5)  # the user moves on while the job runs
+    wait_for(lambda: "good" in result, 60)
+    group = QgsProject.instance().layerTreeRoot().findGroup("ArbSR results")
+    (node,) = group.findLayers()
+    assert node.layer().name() == "first ×2" and node.layer().width() == 64
+
+
+# --- which layers are ticked when the dock opens -------------------------------------------
+
+
+class LayersPanel:
+    def __init__(self, layers):
+        self.layers = layers
+
+    def selectedLayers(self):  # noqa: N802
+        return self.layers
+
+
+@pytest.fixture
+def fresh_project():
+    project = QgsProject.instance()
+    project.removeEntry("ArbSR", "dock_state")  # no saved Run to restore
+    yield project
+    project.removeAllMapLayers()
+
+
+def new_dock(iface):
+    from arbsr_qgis.gui.dock import ArbsrDock
+
+    return ArbsrDock(iface, None)
+
+
+def test_dock_ticks_the_active_and_selected_rasters(qgis_iface, arbsr_provider, small_tif,
+                                                    fresh_project, monkeypatch):
+    rasters = [QgsRasterLayer(str(small_tif), name) for name in ("active", "selected", "other")]
+    vector = QgsVectorLayer("Point?crs=EPSG:4326", "points", "memory")
+    fresh_project.addMapLayers([*rasters, vector])
+    monkeypatch.setattr(qgis_iface, "activeLayer", lambda: rasters[0])
+    monkeypatch.setattr(qgis_iface, "layerTreeView",
+                        lambda: LayersPanel([rasters[1], vector]), raising=False)
+    dock = new_dock(qgis_iface)
+    try:
+        assert set(dock.checked_layer_ids()) == {rasters[0].id(), rasters[1].id()}
+        assert dock.state().problem() is None  # Run can start at once
+        # nothing ticked when the dock is shown again: the current layers are ticked
+        dock.set_checked_layers([])
+        monkeypatch.setattr(qgis_iface, "activeLayer", lambda: rasters[2])
+        monkeypatch.setattr(qgis_iface, "layerTreeView", lambda: LayersPanel([]), raising=False)
+        dock.show()
+        assert dock.checked_layer_ids() == [rasters[2].id()]
+        # the user's own ticks are left alone
+        dock.hide()
+        dock.set_checked_layers([rasters[1].id()])
+        dock.show()
+        assert dock.checked_layer_ids() == [rasters[1].id()]
+    finally:
+        dock.close_and_disconnect()
+        dock.deleteLater()
+
+
+def test_dock_ticks_the_only_raster(qgis_iface, arbsr_provider, small_tif, fresh_project,
+                                    monkeypatch):
+    monkeypatch.setattr(qgis_iface, "activeLayer", lambda: None)
+    monkeypatch.setattr(qgis_iface, "layerTreeView", lambda: LayersPanel([]), raising=False)
+    dock = new_dock(qgis_iface)  # opened before any layer is loaded
+    try:
+        assert dock.checked_layer_ids() == []
+        layer = QgsRasterLayer(str(small_tif), "only")
+        fresh_project.addMapLayer(layer)
+        assert dock.checked_layer_ids() == [layer.id()]
+    finally:
+        dock.close_and_disconnect()
+        dock.deleteLater()
+
+
+def test_dock_opens_without_waiting_for_the_engine(qgis_iface, arbsr_provider, hanging_python):
+    start = time.monotonic()
+    dock = new_dock(qgis_iface)
+    try:
+        seconds = time.monotonic() - start
+        assert seconds < 1.0, f"creating the dock took {seconds:.1f} s"
+        models = [dock.model.itemText(i) for i in range(dock.model.count())]
+        assert models[0] == "default" and "moe" in models
+    finally:
+        dock.close_and_disconnect()
+        dock.deleteLater()

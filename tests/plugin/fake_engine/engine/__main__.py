@@ -62,6 +62,9 @@ def fail(message: str, code: int) -> int:
 def main() -> int:
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
+    if os.environ.get("FAKE_ENGINE_ARGV"):
+        with open(os.environ["FAKE_ENGINE_ARGV"], "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(sys.argv[1:]) + "\n")
     if os.environ.get("FAKE_ENGINE_NOISE"):
         print("warming up", flush=True)
     p = argparse.ArgumentParser()
@@ -71,7 +74,8 @@ def main() -> int:
     u.add_argument("output")
     for name in ("--scale", "--resolution"):
         u.add_argument(name, type=float)
-    for name in ("--model", "--bands", "--device", "--tile", "--seed", "--steps"):
+    for name in ("--model", "--bands", "--device", "--tile", "--seed", "--steps", "--workers",
+                 "--threads", "--ray"):
         u.add_argument(name)
     u.add_argument("--overwrite", action="store_true")
     e = sub.add_parser("evaluate")

@@ -1,0 +1,327 @@
+"""``upscale_raster``: one raster in, one super-resolved GeoTIFF (or VRT) out.
+
+Stages: checks -> band statistics (once per raster) -> plan (blocks) -> render every block
+(reader + renderer, in this process, in local worker processes or on Ray actors) -> sink ->
+the output renamed into place. Two routes through the sink:
+
+* direct: one process and a point-query model: each block is written into the output as soon as
+  it is rendered (reading the next block and writing run in background threads while the model
+  works);
+* parts: workers, Ray, ``--resume``, a ``.vrt`` output, or a crop-based (blended) model: each
+  block becomes a part file; the parts are then assembled (blended parts feather-blended) into
+  the output, or referenced by a VRT.
+
+Memory is set by the block, never by the raster: one block of one band goes through the model
+at a time, and no stage holds a row or a column of the raster.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from osgeo import gdal
+
+from engine.errors import EngineError, OutputError, ParameterError
+from engine.io import gdal_raster as gr
+from engine.io.windows import output_size, pixel_size
+from engine.models.descriptor import SRModel
+from engine.pipeline.block import BlockWorker, Job, ModelRef, check_cancel, default_threads
+from engine.pipeline.executors import run_in_process, run_local_workers, run_ray
+from engine.pipeline.parts import PartsFolder, make_manifest, parts_folder, weights_hash
+from engine.pipeline.plan import Plan, make_plan
+from engine.pipeline.scale import Scale
+from engine.pipeline.sink import blend_block, part_path, read_part, to_output
+from engine.progress import Log, Progress, ProgressCallback, ignore
+
+#: GDAL block cache during a run (bytes).
+GDAL_CACHE_BYTES = 64 * 2**20
+
+
+def upscale_raster(input_path: str | os.PathLike[str], output_path: str | os.PathLike[str],
+                   model: SRModel, *, scale: Scale, bands: Sequence[int] | str | None = None,
+                   tile: int | None = None, overwrite: bool = False, seed: int = 0,
+                   steps: int | None = None, half: bool | None = None, cog: bool = False,
+                   workers: int = 1, threads: int | None = None, ray: str | None = None,
+                   resume: bool = False, model_ref: ModelRef | None = None,
+                   progress: ProgressCallback = ignore,
+                   cancel: threading.Event | None = None) -> dict[str, Any]:
+    """Super-resolve ``input_path`` into ``output_path`` (GeoTIFF, or VRT + parts) with ``model``.
+
+    Args:
+        scale: per-axis factors (>= 1); output size is round(w * sx) x round(h * sy).
+        bands: 1-based band selection (default all), list or "1,2,3".
+        tile: block side in INPUT pixels (default: 512 output pixels).
+        half: autocast float16 on CUDA (default: ``model.options.get("half", True)``).
+        cog: write a Cloud Optimised GeoTIFF.
+        workers: processes (local) or Ray actors rendering blocks.
+        threads: torch threads per worker (default: cores // workers).
+        ray: ``None`` (this machine), ``"local"`` (a private Ray cluster for this job) or a Ray
+            cluster address.
+        resume: reuse the finished blocks of an interrupted run with the same settings.
+        model_ref: how worker processes load ``model`` (default: by its name or path).
+        cancel: set it to stop at the next block (raises :class:`Cancelled`).
+
+    Returns:
+        results for the ``done`` event: output, size, pixel_size, scale, model, bands, tiles,
+        blocks, reused_blocks.
+    """
+    started = time.perf_counter()
+    if workers < 1:
+        raise ParameterError(f"--workers must be at least 1, got {workers}")
+    ds = gr.open_raster(input_path)
+    sel = gr.parse_bands(bands if not isinstance(bands, (list, tuple)) else list(bands),
+                         ds.RasterCount)
+    info = gr.describe(ds, sel)
+    out_w, out_h = output_size(info.width, scale.x), output_size(info.height, scale.y)
+    out = gr.check_output_path(output_path, overwrite=overwrite, input_path=input_path)
+    vrt = out.suffix.lower() == ".vrt"
+    write_mask = any(m and nd is None and info.dtype.kind != "f"
+                     for m, nd in zip(info.has_mask, info.nodata))
+    gr.remove_stale_temporaries(out.parent)
+    gr.check_disk_space(out, gr.estimated_bytes(out_w, out_h, len(sel), info.dtype, write_mask))
+    lo, hi = model.scale_range
+    if max(out_w / info.width, out_h / info.height) > hi + 1e-9:
+        progress(Log(f"scale {max(scale.x, scale.y):g} is above the range model '{model.name}' "
+                     f"was trained for (up to x{hi:g}): results may be blurry or show artefacts",
+                     "warning"))
+    if tile is not None and tile < 1:
+        raise ParameterError(f"--tile {tile} must be a positive number of pixels, e.g. 256")
+    progress(Progress(0.0, "statistics"))
+    stats = gr.band_statistics(ds, info)
+    ds = None
+    if half is None:
+        half = bool(model.options.get("half", True))
+    plan = make_plan(info.width, info.height, out_w, out_h, halo=model.halo,
+                     grid=model.supports_grid, tile=tile, seed=seed)
+    parallel = workers > 1 or ray is not None
+    if parallel and model_ref is None:
+        model_ref = ModelRef(model.name, device=str(model.device))
+    # Workers (possibly on other machines) open the input by this path: make it absolute.
+    src = os.path.abspath(input_path) if Path(input_path).exists() else str(input_path)
+    job = Job(input=src, bands=tuple(sel), plan=plan, stats=tuple(stats),
+              write_mask=write_mask, model=model_ref, steps=steps, half=half)
+
+    old_cache = gdal.GetCacheMax()
+    # GDAL's block cache defaults to 5% of RAM; a fixed budget keeps peak memory block-bound.
+    gdal.SetCacheMax(min(old_cache, GDAL_CACHE_BYTES))
+    try:
+        if threads and not parallel:
+            import torch
+
+            torch.set_num_threads(threads)
+        if not (parallel or resume or vrt or plan.blended):
+            done = _direct(job, model, info, out, overwrite, cog, progress, cancel)
+        else:
+            done = _with_parts(job, model, info, out, overwrite=overwrite, cog=cog, vrt=vrt,
+                               workers=workers, threads=threads, ray=ray, resume=resume,
+                               tile=tile, progress=progress, cancel=cancel)
+    finally:
+        gdal.SetCacheMax(old_cache)
+    gt = gr.scaled_geotransform(info.geotransform, info.width, info.height, out_w, out_h) \
+        if info.geotransform else None
+    return {
+        "output": str(out),
+        "width": out_w,
+        "height": out_h,
+        "size": [out_w, out_h],
+        "pixel_size": list(pixel_size(gt)) if gt else None,
+        "scale": [out_w / info.width, out_h / info.height],
+        "model": model.name,
+        "family": model.family,
+        "bands": sel,
+        "tiles": len(plan),
+        "blocks": len(plan),
+        "reused_blocks": done,
+        "workers": workers,
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def _report(progress: ProgressCallback, total: int, start: float = 0.02, stop: float = 0.96):
+    count = [0]
+
+    def step(_name: str = "") -> None:
+        count[0] += 1
+        progress(Progress(start + (stop - start) * count[0] / total,
+                          f"block {count[0]}/{total}"))
+
+    return step
+
+
+def _direct(job: Job, model: SRModel, info: gr.RasterInfo, out: Path, overwrite: bool,
+            cog: bool, progress: ProgressCallback, cancel: threading.Event | None) -> int:
+    """Point-query model in this process: blocks written straight into the output."""
+    plan = job.plan
+    worker = BlockWorker(job, model=model)
+    blocks = plan.blocks
+    step = _report(progress, len(blocks))
+    tmp = gr.temp_path(out)
+    reader = ThreadPoolExecutor(1, thread_name_prefix="arbsr-read")
+    writer = ThreadPoolExecutor(1, thread_name_prefix="arbsr-write")
+    out_ds = None
+    try:
+        out_ds = gr.create_output(tmp, info, plan.out_w, plan.out_h, write_mask=job.write_mask)
+        pending: Future[None] | None = None
+        nxt = reader.submit(worker.read, blocks[0])
+        for k, block in enumerate(blocks):
+            check_cancel(cancel)
+            window = nxt.result()
+            if k + 1 < len(blocks):
+                nxt = reader.submit(worker.read, blocks[k + 1])
+            values, valid = worker.render(block, window)
+            data, mask = worker.output(values, valid)
+            _wait(pending)
+            pending = writer.submit(gr.write_window, out_ds, block.xs.out0, block.ys.out0, data,
+                                    mask)
+            step()
+        _wait(pending)
+        gr.close(out_ds)
+        out_ds = None
+        progress(Progress(0.99, "finishing"))
+        gr.finalize(tmp, out, cog=cog, overwrite=overwrite)
+    finally:
+        reader.shutdown(wait=True, cancel_futures=True)
+        writer.shutdown(wait=True, cancel_futures=True)
+        with gr.quiet_gdal():
+            out_ds = None
+            worker.close()
+        gr.remove_quietly(tmp)
+    return 0
+
+
+def _wait(pending: Future[None] | None) -> None:
+    """Wait for a background write; its error is raised without the traceback, whose frames
+    would keep the failed output dataset open (and make it report the error again on close)."""
+    if pending is None:
+        return
+    try:
+        pending.result()
+    except EngineError as exc:
+        raise exc.with_traceback(None) from None
+
+
+def _with_parts(job: Job, model: SRModel, info: gr.RasterInfo, out: Path, *, overwrite: bool,
+                cog: bool, vrt: bool, workers: int, threads: int | None, ray: str | None,
+                resume: bool, tile: int | None, progress: ProgressCallback,
+                cancel: threading.Event | None) -> int:
+    """Blocks rendered into part files (any executor), then assembled. Returns the number of
+    blocks reused from an earlier run."""
+    plan = job.plan
+    # Parts a user may resume live in '<output>.parts'; a blended single run uses a hidden one.
+    keep = resume or vrt or workers > 1 or ray is not None
+    folder = parts_folder(out) if keep else gr.temp_path(out, ".parts")
+    spec = model.name if job.model is None else job.model.spec
+    manifest = make_manifest(input_path=job.input, plan=plan, bands=list(job.bands),
+                             model=spec, weights=weights_hash(spec), steps=job.steps,
+                             data_type=info.type_name, tile=tile)
+    parts = PartsFolder(folder, manifest)
+    parts.open(resume=resume)
+    job = Job(**{**job.__dict__, "parts": str(folder)})
+    finished = parts.finished(plan)
+    todo = [b for b in plan.blocks if b.name not in finished]
+    reused = len(plan) - len(todo)
+    if reused:
+        progress(Log(f"resuming: {reused} of {len(plan)} blocks already done"))
+    step = _report(progress, len(plan), 0.02, 0.9)
+    for _ in range(reused):
+        step()
+    ok = False
+    try:
+        if ray is not None:
+            run_ray(job, todo, ray, workers, threads or default_threads(workers), step, cancel)
+        elif workers > 1 and len(todo) > 1:
+            run_local_workers(job, todo, workers, threads or default_threads(workers), step,
+                              cancel)
+        else:
+            worker = BlockWorker(job, model=model)
+            try:
+                run_in_process(worker, todo, step, cancel)
+            finally:
+                worker.close()
+        progress(Progress(0.9, "assembling"))
+        _assemble(job, info, folder, out, overwrite=overwrite, cog=cog, vrt=vrt, cancel=cancel)
+        ok = True
+    finally:
+        if ok and not vrt:
+            parts.remove()
+        elif keep:
+            parts.release()
+        else:
+            parts.remove()
+    return reused
+
+
+def _assemble(job: Job, info: gr.RasterInfo, folder: Path, out: Path, *, overwrite: bool,
+              cog: bool, vrt: bool, cancel: threading.Event | None) -> None:
+    """The output from the parts: blended blocks are blended first; a VRT output references
+    final parts, a GeoTIFF output receives a copy of each."""
+    plan = job.plan
+    c = len(job.bands)
+    tmp = gr.temp_path(out, ".tmp.vrt" if vrt else ".tmp.tif")
+    out_ds = None
+    try:
+        if not vrt:
+            out_ds = gr.create_output(tmp, info, plan.out_w, plan.out_h,
+                                      write_mask=job.write_mask)
+        for block in plan.blocks:
+            check_cancel(cancel)
+            if plan.blended:
+                values, valid = blend_block(folder, plan, block, c)
+                data, mask = to_output(values, valid, job.stats, info, job.write_mask)
+                if vrt:
+                    from engine.pipeline.sink import write_final_part
+
+                    write_final_part(folder, block, info, plan, data, mask)
+                    continue
+            elif vrt:
+                continue
+            else:
+                data = read_part(part_path(folder, block))
+                mask = None
+                if job.write_mask:
+                    pds = gdal.Open(str(part_path(folder, block)))
+                    mask = pds.GetRasterBand(1).GetMaskBand().ReadAsArray() > 0
+                    pds = None
+            gr.write_window(out_ds, block.xs.out0, block.ys.out0, data, mask)
+        if vrt:
+            _write_vrt(tmp, info, plan, folder)
+        else:
+            gr.close(out_ds)
+            out_ds = None
+        gr.finalize(tmp, out, cog=cog and not vrt, overwrite=overwrite)
+    finally:
+        with gr.quiet_gdal():
+            out_ds = None
+        gr.remove_quietly(tmp)
+
+
+def _write_vrt(path: Path, info: gr.RasterInfo, plan: Plan, folder: Path) -> None:
+    """A VRT over the final parts (paths relative to the VRT), with the band metadata."""
+    files = [str(part_path(folder, b)) for b in plan.blocks]
+    ds = gdal.BuildVRT(str(path), files)
+    if ds is None:
+        raise OutputError(f"cannot write the VRT '{path}': check the folder")
+    if info.metadata:
+        ds.SetMetadata(info.metadata)
+    for i in range(len(info.bands)):
+        band = ds.GetRasterBand(i + 1)
+        if info.descriptions[i]:
+            band.SetDescription(info.descriptions[i])
+        band.SetColorInterpretation(info.color_interp[i])
+        if info.nodata[i] is not None:
+            band.SetNoDataValue(info.nodata[i])
+    ds = None
+    # The VRT is written next to the output and renamed: make its source paths relative.
+    text = path.read_text(encoding="utf-8")
+    prefix = str(folder.parent) + os.sep
+    text = text.replace(f'relativeToVRT="0">{prefix}', 'relativeToVRT="1">')
+    path.write_text(text, encoding="utf-8")
+
+
+__all__ = ["GDAL_CACHE_BYTES", "upscale_raster"]
