@@ -118,8 +118,12 @@ def test_desktop_plugin_in_french(french_qgis, qgis_iface, qgis_processing, qtbo
         qtbot.addWidget(page)
         assert page.check_button.text() == "Vérifier / installer le moteur"
         assert page.create_button.text() == "Créer l’environnement du moteur"
-        dock_texts = dock_strings(plugin.dock)
-        assert dock_texts, "the dock shows no text"
+        dock = plugin.dock
+        assert dock.windowTitle() == "Super-résolution ArbSR"
+        assert dock.run_button.text() == "Exécuter" and dock.cancel_button.text() == "Annuler"
+        assert dock.temporary.text() == "Sorties temporaires"
+        assert "Couches raster à agrandir :" in dock_strings(dock)
+        assert plugin.action.toolTip() == "Afficher le panneau de super-résolution ArbSR"
     finally:
         plugin.unload()
     # unloading removes the translator: English again
