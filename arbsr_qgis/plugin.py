@@ -7,6 +7,7 @@ from qgis.PyQt.QtCore import QCoreApplication, Qt
 from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import QAction
 
+from arbsr_qgis import i18n
 from arbsr_qgis.algorithms.base import icon_path
 from arbsr_qgis.provider import ArbsrProvider
 
@@ -21,6 +22,9 @@ class ArbsrPlugin:
         self.provider: ArbsrProvider | None = None
         self.dock = None
         self.action: QAction | None = None
+        self.options_factory = None
+        # Before the provider, algorithms and widgets build their (translated) texts.
+        self.translator = i18n.install()
 
     def initProcessing(self):  # noqa: N802
         if self.provider is None:
@@ -46,6 +50,12 @@ class ArbsrPlugin:
         self.dock.setToggleVisibilityAction(self.action)
         self.iface.addToolBarIcon(self.action)
         self.iface.addPluginToRasterMenu(MENU, self.action)
+        # Engine set-up: the ArbSR page of Settings > Options (the test iface stub lacks it).
+        if hasattr(self.iface, "registerOptionsWidgetFactory"):
+            from arbsr_qgis.gui.engine_setup import EngineSetupFactory
+
+            self.options_factory = EngineSetupFactory()
+            self.iface.registerOptionsWidgetFactory(self.options_factory)
 
     def unload(self):
         if self.dock is not None:
@@ -60,6 +70,13 @@ class ArbsrPlugin:
             self.iface.removePluginRasterMenu(MENU, self.action)
             self.action.deleteLater()
             self.action = None
+        if self.options_factory is not None:
+            self.iface.unregisterOptionsWidgetFactory(self.options_factory)
+            self.options_factory = None
+        # Before the provider, algorithms and widgets build their (translated) texts.
+        self.translator = i18n.install()
         if self.provider is not None:
             QgsApplication.processingRegistry().removeProvider(self.provider)
             self.provider = None
+        i18n.remove(self.translator)
+        self.translator = None

@@ -110,6 +110,15 @@ def engine_python() -> str | None:
     return str(value) if value else None
 
 
+def set_engine_python(path: str) -> None:
+    """Store the "Engine Python" setting (the settings page's Apply, a created environment)."""
+    config = _config()
+    if config is not None and PYTHON in config.settings:
+        config.setSettingValue(PYTHON, path)
+    else:
+        QgsSettings().setValue(f"Processing/Configuration/{PYTHON}", path)
+
+
 def default_device() -> str:
     """auto, cpu or cuda."""
     value = _value(DEVICE, DEVICES[0])
