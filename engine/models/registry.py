@@ -106,7 +106,7 @@ def list_models() -> list[ModelCard]:
         for path in sorted(folder.glob("*.json")):
             try:
                 card = _read_card(path)
-            except (KeyError, ValueError, OSError):
+            except (KeyError, TypeError, ValueError, OSError):
                 continue  # not a model card (e.g. a CMSR table or a training config)
             cards.setdefault(card.name, card)
     return list(cards.values())

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from engine.errors import ResourceError
 from engine.io.windows import alignment, centres, crop_for, output_size
 from engine.models.descriptor import SRModel
+from engine.models.memory import is_out_of_memory
 from engine.pipeline.plan import block_seed
 
 #: Smallest output region the out-of-memory back-off goes down to.
@@ -77,12 +78,6 @@ def fill_holes(data: np.ndarray, valid: np.ndarray, fallback: Sequence[float]) -
 # Rendering
 
 
-def _is_oom(exc: BaseException) -> bool:
-    if isinstance(exc, torch.OutOfMemoryError):
-        return True
-    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
-
-
 def _sample_at(img: torch.Tensor, uy: np.ndarray, ux: np.ndarray) -> torch.Tensor:
     """Bilinear samples of ``img`` (B, C, H, W) at pixel-index positions uy x ux (exact at integers)."""
     if np.allclose(uy, np.round(uy), atol=1e-6) and np.allclose(ux, np.round(ux), atol=1e-6):
@@ -130,7 +125,7 @@ class TileRenderer:
             try:
                 return self._render_once(lr, crop_y0, crop_x0, ys, xs)
             except BaseException as exc:  # noqa: BLE001 - only out-of-memory is handled here
-                if not _is_oom(exc):
+                if not is_out_of_memory(exc):
                     raise
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()

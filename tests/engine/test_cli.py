@@ -177,6 +177,7 @@ def test_scale_above_model_range_warns(run_cli, raster, models_dir, tmp_path):
 
 
 def test_models_lists_cards(run_cli, models_dir):
+    (models_dir / "not-a-card.json").write_text("[1, 2, 3]")  # JSON, but not an object
     rc, out, _ = run_cli("models")
     assert rc == 0
     items = json.loads(out)

@@ -20,7 +20,7 @@ from osgeo import gdal
 import engine
 from engine.errors import ResourceError
 from engine.models.lmlte.support import MIN_CHUNK
-from engine.pipeline import _is_oom
+from engine.models.memory import is_out_of_memory as _is_oom  # what the pipeline uses
 from rasters import dgsamples_file
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -60,7 +60,8 @@ import json, resource, sys
 import numpy as np, torch
 torch.set_num_threads(1)
 import engine
-from engine.pipeline import TileRenderer, _is_oom
+from engine.models.memory import is_out_of_memory as _is_oom
+from engine.pipeline import TileRenderer
 
 lr = np.load(sys.argv[1])
 n, cap = lr.shape[-1], int(sys.argv[2]) << 20
