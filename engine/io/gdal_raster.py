@@ -371,7 +371,7 @@ def set_georeferencing(ds: gdal.Dataset, info: RasterInfo, out_w: int, out_h: in
 
 
 def write_window(ds: gdal.Dataset, x0: int, y0: int, data: np.ndarray,
-                 mask: np.ndarray | None = None) -> None:
+                 mask: np.ndarray | None = None, flush: bool = False) -> None:
     """Write ``data`` (C, rows, cols) at (x0, y0); ``mask`` (rows, cols) bool into the mask band.
 
     A failure (disk full, file size limit, I/O error) is an :class:`OutputError`."""
@@ -381,6 +381,11 @@ def write_window(ds: gdal.Dataset, x0: int, y0: int, data: np.ndarray,
             ds.GetRasterBand(i + 1).WriteArray(data[i], x0, y0)
         if mask is not None:
             ds.GetRasterBand(1).GetMaskBand().WriteArray(mask.astype(np.uint8) * 255, x0, y0)
+        if flush:
+            # The window covers whole blocks of the output: write them out and drop them from
+            # GDAL's cache now, so that the cache never grows with the raster (or band count).
+            for i in range(data.shape[0]):
+                ds.GetRasterBand(i + 1).FlushCache()
     except RuntimeError as exc:
         error = _first_line(exc)
     if error is not None:

@@ -34,13 +34,14 @@ from engine.models.descriptor import SRModel
 from engine.pipeline.block import BlockWorker, Job, ModelRef, check_cancel, default_threads
 from engine.pipeline.executors import run_in_process, run_local_workers, run_ray
 from engine.pipeline.parts import PartsFolder, make_manifest, parts_folder, weights_hash
-from engine.pipeline.plan import Plan, make_plan
+from engine.pipeline.plan import GEOTIFF_BLOCK, BlockSpec, Plan, make_plan
 from engine.pipeline.scale import Scale
 from engine.pipeline.sink import blend_block, part_path, read_part, to_output
 from engine.progress import Log, Progress, ProgressCallback, ignore
 
-#: GDAL block cache during a run (bytes).
-GDAL_CACHE_BYTES = 64 * 2**20
+#: GDAL block cache during a run (bytes): a few input blocks around the current window; written
+#: output blocks are flushed as soon as they are complete.
+GDAL_CACHE_BYTES = 16 * 2**20
 
 
 def upscale_raster(input_path: str | os.PathLike[str], output_path: str | os.PathLike[str],
@@ -178,7 +179,7 @@ def _direct(job: Job, model: SRModel, info: gr.RasterInfo, out: Path, overwrite:
             data, mask = worker.output(values, valid)
             _wait(pending)
             pending = writer.submit(gr.write_window, out_ds, block.xs.out0, block.ys.out0, data,
-                                    mask)
+                                    mask, _whole_blocks(block, plan))
             step()
         _wait(pending)
         gr.close(out_ds)
@@ -193,6 +194,15 @@ def _direct(job: Job, model: SRModel, info: gr.RasterInfo, out: Path, overwrite:
             worker.close()
         gr.remove_quietly(tmp)
     return 0
+
+
+def _whole_blocks(block: BlockSpec, plan: Plan) -> bool:
+    """True when ``block`` covers whole blocks of the output GeoTIFF (so they can be flushed):
+    its size is a multiple of the GeoTIFF block or it ends at the raster's edge."""
+    def ok(span: Any, n: int) -> bool:
+        return span.out0 % GEOTIFF_BLOCK == 0 and (span.out1 % GEOTIFF_BLOCK == 0 or
+                                                   span.out1 == n)
+    return ok(block.xs, plan.out_w) and ok(block.ys, plan.out_h)
 
 
 def _wait(pending: Future[None] | None) -> None:
@@ -288,7 +298,8 @@ def _assemble(job: Job, info: gr.RasterInfo, folder: Path, out: Path, *, overwri
                     pds = gdal.Open(str(part_path(folder, block)))
                     mask = pds.GetRasterBand(1).GetMaskBand().ReadAsArray() > 0
                     pds = None
-            gr.write_window(out_ds, block.xs.out0, block.ys.out0, data, mask)
+            gr.write_window(out_ds, block.xs.out0, block.ys.out0, data, mask,
+                            _whole_blocks(block, plan))
         if vrt:
             _write_vrt(tmp, info, plan, folder)
         else:
