@@ -36,7 +36,8 @@ from engine.pipeline.executors import run_in_process, run_local_workers, run_ray
 from engine.pipeline.parts import PartsFolder, make_manifest, parts_folder, weights_hash
 from engine.pipeline.plan import GEOTIFF_BLOCK, BlockSpec, Plan, make_plan
 from engine.pipeline.scale import Scale
-from engine.pipeline.sink import blend_block, part_path, read_part, to_output
+from engine.pipeline.sink import (blend_block, part_path, read_part, to_output,
+                                  write_final_part)
 from engine.progress import Log, Progress, ProgressCallback, ignore
 
 #: GDAL block cache during a run (bytes): a few input blocks around the current window; written
@@ -220,8 +221,8 @@ def _with_parts(job: Job, model: SRModel, info: gr.RasterInfo, out: Path, *, ove
                 cog: bool, vrt: bool, workers: int, threads: int | None, ray: str | None,
                 resume: bool, tile: int | None, progress: ProgressCallback,
                 cancel: threading.Event | None) -> int:
-    """Blocks rendered into part files (any executor), then assembled. Returns the number of
-    blocks reused from an earlier run."""
+    """Blocks rendered into part files (any executor) and assembled into the output. Returns the
+    number of blocks reused from an earlier run."""
     plan = job.plan
     # Parts a user may resume live in '<output>.parts'; a blended single run uses a hidden one.
     keep = resume or vrt or workers > 1 or ray is not None
@@ -238,26 +239,32 @@ def _with_parts(job: Job, model: SRModel, info: gr.RasterInfo, out: Path, *, ove
     reused = len(plan) - len(todo)
     if reused:
         progress(Log(f"resuming: {reused} of {len(plan)} blocks already done"))
-    step = _report(progress, len(plan), 0.02, 0.9)
-    for _ in range(reused):
-        step()
+    step = _report(progress, len(plan), 0.02, 0.95)
     ok = False
+    assembler = Assembler(job, info, folder, out, vrt=vrt)
     try:
+        def done(name: str) -> None:
+            assembler.add(name)
+            step()
+
+        for name in sorted(finished):
+            done(name)
         if ray is not None:
-            run_ray(job, todo, ray, workers, threads or default_threads(workers), step, cancel)
+            run_ray(job, todo, ray, workers, threads or default_threads(workers), done, cancel)
         elif workers > 1 and len(todo) > 1:
-            run_local_workers(job, todo, workers, threads or default_threads(workers), step,
+            run_local_workers(job, todo, workers, threads or default_threads(workers), done,
                               cancel)
         else:
             worker = BlockWorker(job, model=model)
             try:
-                run_in_process(worker, todo, step, cancel)
+                run_in_process(worker, todo, done, cancel)
             finally:
                 worker.close()
-        progress(Progress(0.9, "assembling"))
-        _assemble(job, info, folder, out, overwrite=overwrite, cog=cog, vrt=vrt, cancel=cancel)
+        progress(Progress(0.95, "assembling"))
+        assembler.finish(overwrite=overwrite, cog=cog, cancel=cancel)
         ok = True
     finally:
+        assembler.close()
         if ok and not vrt:
             parts.remove()
         elif keep:
@@ -267,49 +274,77 @@ def _with_parts(job: Job, model: SRModel, info: gr.RasterInfo, out: Path, *, ove
     return reused
 
 
-def _assemble(job: Job, info: gr.RasterInfo, folder: Path, out: Path, *, overwrite: bool,
-              cog: bool, vrt: bool, cancel: threading.Event | None) -> None:
-    """The output from the parts: blended blocks are blended first; a VRT output references
-    final parts, a GeoTIFF output receives a copy of each."""
-    plan = job.plan
-    c = len(job.bands)
-    tmp = gr.temp_path(out, ".tmp.vrt" if vrt else ".tmp.tif")
-    out_ds = None
-    try:
-        if not vrt:
-            out_ds = gr.create_output(tmp, info, plan.out_w, plan.out_h,
-                                      write_mask=job.write_mask)
-        for block in plan.blocks:
-            check_cancel(cancel)
-            if plan.blended:
-                values, valid = blend_block(folder, plan, block, c)
-                data, mask = to_output(values, valid, job.stats, info, job.write_mask)
-                if vrt:
-                    from engine.pipeline.sink import write_final_part
+class Assembler:
+    """Builds the output from the part files.
 
-                    write_final_part(folder, block, info, plan, data, mask)
-                    continue
-            elif vrt:
-                continue
-            else:
-                data = read_part(part_path(folder, block))
-                mask = None
-                if job.write_mask:
-                    pds = gdal.Open(str(part_path(folder, block)))
-                    mask = pds.GetRasterBand(1).GetMaskBand().ReadAsArray() > 0
-                    pds = None
-            gr.write_window(out_ds, block.xs.out0, block.ys.out0, data, mask,
-                            _whole_blocks(block, plan))
-        if vrt:
-            _write_vrt(tmp, info, plan, folder)
+    Final parts are copied into the output GeoTIFF as soon as they exist, in a background
+    thread while other blocks render (they cover whole GeoTIFF blocks, so the order does not
+    matter). Blended parts are blended once all are there. A VRT output references the final
+    parts instead of copying them.
+    """
+
+    def __init__(self, job: Job, info: gr.RasterInfo, folder: Path, out: Path, *,
+                 vrt: bool) -> None:
+        self.job, self.info, self.folder, self.out, self.vrt = job, info, folder, out, vrt
+        self.plan = job.plan
+        self.blocks = {b.name: b for b in self.plan.blocks}
+        self.tmp = gr.temp_path(out, ".tmp.vrt" if vrt else ".tmp.tif")
+        self.out_ds = None if vrt else gr.create_output(
+            self.tmp, info, self.plan.out_w, self.plan.out_h, write_mask=job.write_mask)
+        self.copy = not vrt and not self.plan.blended
+        self.writer = ThreadPoolExecutor(1, thread_name_prefix="arbsr-assemble")
+        self.pending: list[Future[None]] = []
+
+    def add(self, name: str) -> None:
+        """Block ``name``'s part is complete."""
+        if self.copy:
+            self.pending.append(self.writer.submit(self._copy, self.blocks[name]))
+            while self.pending and self.pending[0].done():
+                _wait(self.pending.pop(0))
+
+    def _copy(self, block: BlockSpec) -> None:
+        path = part_path(self.folder, block)
+        data = read_part(path)
+        mask = None
+        if self.job.write_mask:
+            pds = gdal.Open(str(path))
+            mask = pds.GetRasterBand(1).GetMaskBand().ReadAsArray() > 0
+            pds = None
+        self._write(block, data, mask)
+
+    def _write(self, block: BlockSpec, data: np.ndarray, mask: np.ndarray | None) -> None:
+        gr.write_window(self.out_ds, block.xs.out0, block.ys.out0, data, mask,
+                        _whole_blocks(block, self.plan))
+
+    def finish(self, *, overwrite: bool, cog: bool, cancel: threading.Event | None) -> None:
+        """Wait for the copies, blend what needs blending, and move the output into place."""
+        for f in self.pending:
+            _wait(f)
+        self.pending.clear()
+        if self.plan.blended:
+            c = len(self.job.bands)
+            for block in self.plan.blocks:
+                check_cancel(cancel)
+                values, valid = blend_block(self.folder, self.plan, block, c)
+                data, mask = to_output(values, valid, self.job.stats, self.info,
+                                       self.job.write_mask)
+                if self.vrt:
+                    write_final_part(self.folder, block, self.info, self.plan, data, mask)
+                else:
+                    self._write(block, data, mask)
+        if self.vrt:
+            _write_vrt(self.tmp, self.info, self.plan, self.folder)
         else:
-            gr.close(out_ds)
-            out_ds = None
-        gr.finalize(tmp, out, cog=cog and not vrt, overwrite=overwrite)
-    finally:
+            gr.close(self.out_ds)
+            self.out_ds = None
+        gr.finalize(self.tmp, self.out, cog=cog and not self.vrt, overwrite=overwrite)
+
+    def close(self) -> None:
+        """Stop the copies and remove the temporary output (a no-op after :meth:`finish`)."""
+        self.writer.shutdown(wait=True, cancel_futures=True)
         with gr.quiet_gdal():
-            out_ds = None
-        gr.remove_quietly(tmp)
+            self.out_ds = None
+        gr.remove_quietly(self.tmp)
 
 
 def _write_vrt(path: Path, info: gr.RasterInfo, plan: Plan, folder: Path) -> None:
