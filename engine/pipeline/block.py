@@ -26,7 +26,7 @@ from engine.models.descriptor import SRModel
 from engine.normalization import BandStats, normalize
 from engine.pipeline.plan import BlockSpec, Plan
 from engine.pipeline.render import TileRenderer, fill_holes
-from engine.pipeline.sink import to_output, write_blend_part, write_final_part
+from engine.pipeline.sink import part_path, to_output, write_blend_part, write_final_part
 
 
 @dataclass(frozen=True)
@@ -119,8 +119,6 @@ class BlockWorker:
         Idempotent: a block whose part exists is not rendered again (retries, resumed runs)."""
         folder = Path(self.job.parts or ".")
         kind = "blend" if self.job.plan.blended else "final"
-        from engine.pipeline.sink import part_path
-
         if part_path(folder, block, kind).exists():
             return block.name
         values, valid = self.render(block)

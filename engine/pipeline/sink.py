@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from osgeo import gdal
@@ -84,39 +84,42 @@ def part_path(folder: Path, block: BlockSpec, kind: str = "final") -> Path:
 def write_final_part(folder: Path, block: BlockSpec, info: gr.RasterInfo, plan: Plan,
                      data: np.ndarray, mask: np.ndarray | None) -> Path:
     """One block's output pixels as a georeferenced GeoTIFF (temporary name, then renamed)."""
-    path = part_path(folder, block)
-    tmp = gr.temp_path(path)
-    try:
-        ds = gr.create_output(tmp, info, plan.out_w, plan.out_h, write_mask=mask is not None,
-                              window=(block.xs.out0, block.ys.out0, block.xs.size,
-                                      block.ys.size))
-        gr.write_window(ds, 0, 0, data, mask)
-        gr.close(ds)
-        ds = None
-        os.replace(tmp, path)
-    finally:
-        with gr.quiet_gdal():
-            ds = None
-        gr.remove_quietly(tmp)
-    return path
+    def create(tmp: Path) -> gdal.Dataset:
+        return gr.create_output(tmp, info, plan.out_w, plan.out_h, write_mask=mask is not None,
+                                window=(block.xs.out0, block.ys.out0, block.xs.size,
+                                        block.ys.size))
+
+    return _write_part(part_path(folder, block), create, data, mask)
 
 
 def write_blend_part(folder: Path, block: BlockSpec, info: gr.RasterInfo, plan: Plan,
                      values: np.ndarray, valid: np.ndarray) -> Path:
     """A crop-based block's normalised values over its rendered region (bands 1..C) and the
     validity of its own pixels (bands C+1..2C, 1 = valid), as Float32."""
-    path = part_path(folder, block, "blend")
-    tmp = gr.temp_path(path)
     c = values.shape[0]
     ys, xs = block.ys, block.xs
     flags = np.ones((c, ys.ext_size, xs.ext_size), np.float32)
     flags[:, ys.out0 - ys.ext0:ys.out1 - ys.ext0, xs.out0 - xs.ext0:xs.out1 - xs.ext0] = valid
-    try:
+
+    def create(tmp: Path) -> gdal.Dataset:
         ds = gr.create_geotiff(tmp, xs.ext_size, ys.ext_size, 2 * c, gdal.GDT_Float32,
                                ["TILED=YES", "COMPRESS=DEFLATE", "PREDICTOR=3",
                                 "BIGTIFF=IF_SAFER"])
         gr.set_georeferencing(ds, info, plan.out_w, plan.out_h, xs.ext0, ys.ext0)
-        gr.write_window(ds, 0, 0, np.concatenate([values.astype(np.float32), flags]))
+        return ds
+
+    data = np.concatenate([values.astype(np.float32), flags])
+    return _write_part(part_path(folder, block, "blend"), create, data, None)
+
+
+def _write_part(path: Path, create: Callable[[Path], gdal.Dataset], data: np.ndarray,
+                mask: np.ndarray | None) -> Path:
+    """Write a part under a temporary name and rename it: a part file that exists is whole."""
+    tmp = gr.temp_path(path)
+    ds = None
+    try:
+        ds = create(tmp)
+        gr.write_window(ds, 0, 0, data, mask)
         gr.close(ds)
         ds = None
         os.replace(tmp, path)
