@@ -36,7 +36,7 @@ MEMORY_CASES = (
     ("lmlte-default", 8.0, 128, 512, (2048, 128)),
     ("moe", 2.0, 64, 256, (1024, 64)),
 )
-QUICK_MEMORY_CASES = (("lmlte-default", 2.0, 128, 512, (2048, 128)),)
+QUICK_MEMORY_CASES = (("lmlte-default", 2.0, 256, 512, (1024, 256)),)
 
 
 def _mirror_tile(a: np.ndarray, rows: int, cols: int) -> np.ndarray:
@@ -139,7 +139,7 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="arbsr-bench-", dir=out_dir) as tmp:
         folder = Path(tmp)
         memory = memory_table(folder, QUICK_MEMORY_CASES if quick else MEMORY_CASES)
-        parallel = parallel_table(folder, 256 if quick else 2048)
+        parallel = parallel_table(folder, 512 if quick else 2048)
     worst = max(r["peak_ratio"] for r in memory)
     eff = min(r["efficiency"] for r in parallel if "efficiency" in r)
     bands = max(r.get("seconds_vs_8_single_band_runs", 0) for r in memory)
