@@ -30,7 +30,8 @@ from torch import nn
 
 from engine.errors import ModelError, OutputError, ParameterError
 from engine.models.descriptor import SRModel
-from engine.models.exported import ExportMeta, axis_coords, cell_factor
+from engine.models.exported import ExportMeta
+from engine.models.lmlte.coords import MAX_TRAIN_SCALE, image_query
 from engine.progress import Log, Progress, ProgressCallback, ignore
 from engine.quantize import prune_magnitude, quantize_dynamic_int8
 
@@ -106,21 +107,12 @@ class _SizeAwareTorch:
         return torch.tensor(data, *args, dtype=dtype, device=device, **kwargs)
 
 
-def _coord_axis(n: Any, device: Any = None) -> torch.Tensor:
-    """``float32(-1 + 1/n) + float32(2/n) * i`` with tensor ops (n may be a traced size)."""
-    n64 = _as_float64(n)
-    start = (1.0 / n64 - 1.0).float()
-    step = (2.0 / n64).float()
-    count = n if isinstance(n, torch.Tensor) else int(n)
-    return (start + step * torch.arange(count, dtype=torch.float32)).to(device)
-
-
 @contextlib.contextmanager
 def traceable(net: nn.Module) -> Iterator[None]:
     """Within the block, the modules defining ``net``'s layers build size tensors traceably.
 
-    Replaces the module globals ``torch`` (by :class:`_SizeAwareTorch`) and ``make_coord_axis``
-    (by :func:`_coord_axis`) where a module defines them; restores them on exit.
+    Replaces the module global ``torch`` (by :class:`_SizeAwareTorch`) where a module defines
+    it; restores it on exit.
     """
     names = {type(m).__module__ for m in net.modules()}
     saved: list[tuple[Any, str, Any]] = []
@@ -132,9 +124,6 @@ def traceable(net: nn.Module) -> Iterator[None]:
             if getattr(mod, "torch", None) is torch:
                 saved.append((mod, "torch", torch))
                 mod.torch = _SizeAwareTorch()  # type: ignore[attr-defined]
-            if callable(getattr(mod, "make_coord_axis", None)):
-                saved.append((mod, "make_coord_axis", mod.make_coord_axis))
-                mod.make_coord_axis = _coord_axis  # type: ignore[attr-defined]
         yield
     finally:
         for mod, attr, value in reversed(saved):
@@ -167,11 +156,10 @@ def example_inputs(channels: int, h: int, w: int, scale: tuple[float, float], se
     inp = torch.nn.functional.interpolate(low, size=(h, w), mode="bicubic",
                                           align_corners=False).clamp(0, 1) * 2 - 1
     out_h, out_w = round(h * scale[0]), round(w * scale[1])
-    ys, xs = torch.from_numpy(axis_coords(out_h)), torch.from_numpy(axis_coords(out_w))
+    ys, xs, cell_yx = image_query(h, w, out_h, out_w)
     coord = torch.stack(torch.meshgrid(ys, xs, indexing="ij"), -1).reshape(1, -1, 2)
     coord = coord.expand(batch, -1, -1).contiguous()
-    factor = cell_factor(out_h / h, out_w / w, 4.0)
-    cell = torch.tensor([2 / out_h * factor, 2 / out_w * factor], dtype=torch.float32)
+    cell = torch.tensor(cell_yx, dtype=torch.float32)
     return inp, coord, cell.view(1, 1, 2).expand_as(coord).contiguous()
 
 
@@ -180,7 +168,7 @@ def meta_for(model: SRModel, *, precision: str = "float32", quantized: str | Non
     """The :class:`ExportMeta` of ``model``: its channels, scales, halo and normalisation."""
     mean = float(getattr(model, "norm_mean", model.options.get("norm_mean", 0.5)))
     std = float(getattr(model, "norm_std", model.options.get("norm_std", 0.5)))
-    clip = float(getattr(model, "cell_clip", model.options.get("cell_clip", 4.0)))
+    clip = float(getattr(model, "cell_clip", model.options.get("cell_clip", MAX_TRAIN_SCALE)))
     return ExportMeta(source_family=model.family, source_name=str(model.name),
                       in_channels=model.in_channels, out_channels=model.out_channels,
                       scale_range=tuple(model.scale_range), halo=int(model.halo),  # type: ignore[arg-type]

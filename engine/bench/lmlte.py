@@ -34,8 +34,8 @@ from engine.models.lmlte.network import (
     build_lmlte,
     checkpoint_dict,
     default_chunk,
-    make_coord,
 )
+from engine.models.lmlte.coords import make_coord
 
 ARGS = OFFICIAL_EDSR_B_ARGS
 SCALES = (2.0, 3.5, 4.0, 8.0)

@@ -16,6 +16,7 @@ Pipeline for an LR image ``inp`` (B, C, h, w), normalised to [-1, 1]:
 
 Coordinates follow LIIF: ``coord`` (B, Q, 2) pixel centres in (-1, 1), ``[..., 0]`` = row (y),
 ``[..., 1]`` = column (x); ``cell`` (B, Q, 2) the output pixel size in the same units (2/H, 2/W).
+Both are defined in :mod:`engine.models.lmlte.coords`.
 
 Why this is faster than the reference while giving the same numbers: the reference resamples every
 16-channel modulation slice with ``grid_sample`` per query. Here the nearest LR pixel of each
@@ -32,16 +33,13 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from engine.errors import ModelError
 from engine.models.encoders import make_encoder
-
-#: Highest training scale of the official models (cell clip and CMSR start above it).
-MAX_TRAIN_SCALE = 4
+from engine.models.lmlte.coords import make_coord, size_tensor
 
 #: Default number of query points rendered at once (bounds the working memory). On CPUs a
 #: chunk whose per-layer activations stay in cache is about twice as fast as a large one; GPUs
@@ -51,33 +49,13 @@ CPU_CHUNK = 8192
 #: LR pixels per latent-MLP block.
 MOD_BLOCK = 16384
 CUDA_CHUNK = 262144
+#: Offset directions (vy, vx) of the four local-ensemble members.
+ENSEMBLE_SIGNS = ((-1.0, -1.0), (-1.0, 1.0), (1.0, -1.0), (1.0, 1.0))
 
 
 def default_chunk(device: torch.device) -> int:
     """Query chunk used when the caller gives none: fast and memory-bounded on ``device``."""
     return CUDA_CHUNK if device.type == "cuda" else CPU_CHUNK
-
-
-def make_coord_axis(n: int, device: torch.device | str | None = None) -> torch.Tensor:
-    """Pixel-centre coordinates of an axis of length ``n`` in (-1, 1), float32, shape (n,).
-
-    Computed as ``float32(-1 + 1/n) + float32(2/n) * i`` like the reference ``make_coord`` (the
-    last bit matters where an output centre coincides with an LR centre).
-    """
-    seq = np.float32(-1 + 1 / n) + np.float32(2 / n) * np.arange(n, dtype=np.float32)
-    return torch.from_numpy(seq.astype(np.float32)).to(device)
-
-
-def make_coord(h: int, w: int, device: torch.device | str | None = None) -> torch.Tensor:
-    """Grid of pixel centres, (h, w, 2) float32, ``[..., 0]`` = row, ``ij`` indexing."""
-    ys = make_coord_axis(h, device)
-    xs = make_coord_axis(w, device)
-    return torch.stack(torch.meshgrid(ys, xs, indexing="ij"), dim=-1)
-
-
-def cell_factor(scale_y: float, scale_x: float) -> float:
-    """The reference cell clip: ``max(max(sy, sx) / 4, 1)`` (cells beyond x4 stay at x4 size)."""
-    return max(max(scale_y, scale_x) / MAX_TRAIN_SCALE, 1.0)
 
 
 class MLP(nn.Module):
@@ -242,7 +220,7 @@ class LMLTE(nn.Module):
             if cell is None:
                 raise ValueError("cell_decode models need the query cell")
             rel_cell = cell[:, :n] if cell.shape[1] >= n else cell[:, :1]
-            rel_cell = rel_cell * torch.tensor([h, w], dtype=cell.dtype, device=cell.device)
+            rel_cell = rel_cell * size_tensor(h, w, cell.dtype, cell.device)
         # Row blocks of LR pixels bound the hypernet's working memory (its hidden layer is wide).
         block = max(1, MOD_BLOCK // max(bs, 1))
         outs = []
@@ -327,17 +305,19 @@ class LMLTE(nn.Module):
         bs, q = coord.shape[:2]
         h, w = t["h"], t["w"]
         if self.local_ensemble:
-            # (vy, vx) in (-,-), (-,+), (+,-), (+,+); +1e-6 on both axes for every member.
-            offs = [[vy / h + 1e-6, vx / w + 1e-6] for vy in (-1, 1) for vx in (-1, 1)]
+            # (vy, vx) in (-,-), (-,+), (+,-), (+,+); +1e-6 on both axes for every member,
+            # computed in float64 then rounded, as the reference does in Python floats.
+            signs = torch.tensor(ENSEMBLE_SIGNS, dtype=torch.float64, device=coord.device)
+            offs = (signs / size_tensor(h, w, torch.float64, coord.device) + 1e-6).float()
         else:
-            offs = [[0.0, 0.0]]
-        n_ens = len(offs)
-        shift = torch.tensor(offs, dtype=torch.float32, device=coord.device).view(1, n_ens, 1, 2)
+            offs = torch.zeros(1, 2, dtype=torch.float32, device=coord.device)
+        n_ens = len(ENSEMBLE_SIGNS) if self.local_ensemble else 1
+        shift = offs.view(1, n_ens, 1, 2)
         coords = (coord.unsqueeze(1) + shift).clamp_(-1 + 1e-6, 1 - 1e-6).view(bs, n_ens * q, 2)
         # Nearest LR pixel of every member, with grid_sample's own rounding (ties as reference).
         look = F.grid_sample(t["lookup"], coords.flip(-1).unsqueeze(1), mode="nearest",
                              align_corners=False)[:, :, 0, :]  # (B, 3, n*Q)
-        hw_t = torch.tensor([h, w], dtype=torch.float32, device=coord.device)
+        hw_t = size_tensor(h, w, torch.float32, coord.device)
         rel = (coord.unsqueeze(1) - look[:, :2].permute(0, 2, 1).view(bs, n_ens, q, 2)) * hw_t
         # Offset of each batch item's rows in the tables, added even for one item: a Python
         # branch on the batch size would be frozen into an exported (traced) graph.

@@ -21,8 +21,8 @@ import torch
 
 from engine.errors import ParameterError
 from engine.models.descriptor import SRModel
-from engine.models.lmlte.network import (LMLTE, MAX_TRAIN_SCALE, cell_factor, default_chunk,
-                                         is_lmlte_checkpoint, make_coord_axis,
+from engine.models.lmlte.coords import MAX_TRAIN_SCALE, grid_query, image_query
+from engine.models.lmlte.network import (LMLTE, default_chunk, is_lmlte_checkpoint,
                                          network_from_checkpoint)
 from engine.models.memory import ModelOutOfMemory, is_out_of_memory, out_of_memory_as
 
@@ -138,12 +138,6 @@ class LMLTEModel(SRModel):
         del latent  # coef/freq are in the tables now; free them before rendering
         return lut, mod
 
-    @staticmethod
-    def _cell_value(n_out: int, factor: float) -> float:
-        # float32(float32(2/n) * float32(factor)), exactly what the reference computes.
-        c = torch.tensor(2 / n_out, dtype=torch.float32) * torch.tensor(factor, dtype=torch.float32)
-        return float(c)
-
     def _render_rows(self, tables: dict[str, Any], ys: torch.Tensor, xs: torch.Tensor,
                      cell_yx: tuple[float, float], chunk: int) -> torch.Tensor:
         """Render the grid ys x xs (float32 coords) row block by row block -> (B, C, H, W)."""
@@ -196,8 +190,7 @@ class LMLTEModel(SRModel):
         if hh < 1 or ww < 1:
             raise ParameterError(f"output size must be positive, got {size}")
         h, w = lr.shape[-2:]
-        factor = cell_factor(hh / h, ww / w)
-        cell_yx = (self._cell_value(hh, factor), self._cell_value(ww, factor))
+        ys, xs, cell_yx = image_query(h, w, hh, ww, device=lr.device)
         chunk = int(self._opt(kwargs, "chunk", default_chunk(self.device)))
         tables_cmsr = kwargs.get("cmsr", None)
         if tables_cmsr is False:
@@ -209,8 +202,7 @@ class LMLTEModel(SRModel):
         else:
             tables = self.cmsr_tables
         lr, hp, wp = self._window_pad(lr)
-        ys, xs, cell_yx = self._map(make_coord_axis(hh, lr.device), make_coord_axis(ww, lr.device),
-                                    cell_yx, h, w, hp, wp)
+        ys, xs, cell_yx = self._map(ys, xs, cell_yx, h, w, hp, wp)
         with out_of_memory_as(OUT_OF_MEMORY), self._precision(self._opt(kwargs, "precision", None)):
             lut, mod = self._prepare(lr, cell_yx)
             out_of_dist = hh * ww > (MAX_TRAIN_SCALE ** 2) * h * w
@@ -244,14 +236,9 @@ class LMLTEModel(SRModel):
         """
         lr = self._check_input(lr)
         h, w = lr.shape[-2:]
-        dy, dx = float(pixel[0]), float(pixel[1])
-        if dy <= 0 or dx <= 0:
+        if float(pixel[0]) <= 0 or float(pixel[1]) <= 0:
             raise ParameterError(f"output pixel size must be positive, got {pixel}")
-        factor = cell_factor(1.0 / dy, 1.0 / dx)
-        cell_yx = (float(torch.tensor(2 * dy / h * factor, dtype=torch.float32)),
-                   float(torch.tensor(2 * dx / w * factor, dtype=torch.float32)))
-        ys = (-1 + 2 * rows.to(torch.float64) / h).to(device=lr.device, dtype=torch.float32)
-        xs = (-1 + 2 * cols.to(torch.float64) / w).to(device=lr.device, dtype=torch.float32)
+        ys, xs, cell_yx = grid_query(h, w, rows, cols, pixel, device=lr.device)
         chunk = int(self._opt(kwargs, "chunk", default_chunk(self.device)))
         lr, hp, wp = self._window_pad(lr)
         ys, xs, cell_yx = self._map(ys, xs, cell_yx, h, w, hp, wp)

@@ -11,7 +11,8 @@ import torch
 import engine
 from engine.errors import ModelError, ParameterError
 from engine.models.lmlte import network
-from engine.models.lmlte.network import load_lmlte, make_coord
+from engine.models.lmlte.coords import cell_size, make_coord
+from engine.models.lmlte.network import load_lmlte
 from lmlte_helpers import CASES, DATA, REFERENCE_ARGS, TOL, load_case, max_err, write_reference_checkpoint
 
 
@@ -43,7 +44,7 @@ def test_reference_case(model, name: str) -> None:
     assert (hh, ww) == (round(h * float(d["scale"][0])), round(w * float(d["scale"][1])))
     # Coordinates and cells bit for bit.
     assert torch.equal(make_coord(hh, ww).view(-1, 2), torch.from_numpy(d["coord"]))
-    cell = (model._cell_value(hh, float(d["cell_factor"])), model._cell_value(ww, float(d["cell_factor"])))
+    cell = (cell_size(hh, float(d["cell_factor"])), cell_size(ww, float(d["cell_factor"])))
     assert np.array_equal(np.float32(cell), d["cell"][0])
     lr = torch.from_numpy(d["inp"])[None]
     raw = model.upscale(lr, (hh, ww), clamp=False)[0].numpy()
