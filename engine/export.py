@@ -5,7 +5,9 @@ coordinates and cells as real inputs (see :mod:`engine.models.exported`), so one
 LR size and any output size. Export = ``torch.jit.trace`` (TorchScript; ONNX through the
 TorchScript-based exporter, opset 17, which has ``GridSample``), then a check that the exported
 graph reproduces the eager network on inputs of a *different* size than the traced one: a graph
-that froze a shape fails here instead of producing wrong pictures later.
+that froze a shape fails here instead of producing wrong pictures later. The network builds its
+size-dependent tensors with tensor operations (:mod:`engine.models.lmlte.coords`), so the trace
+keeps the LR size as a graph value; nothing is patched while tracing.
 
 Diffusion families (LDCSR, MoE) are not exported: their samplers are loops around several
 networks with data-dependent sizes; run them with the eager engine.
@@ -13,16 +15,14 @@ networks with data-dependent sizes; run them with the eager engine.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
 import os
-import sys
 import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -64,70 +64,6 @@ class PointQueryGraph(nn.Module):
         if self.half:
             return self.net(inp.half(), coord.half(), cell.half()).float()
         return self.net(inp, coord, cell).float()
-
-
-# -- tracing a network whose code builds small tensors from its input sizes ----------------------
-#
-# ``torch.jit.trace`` records sizes read from tensors (``x.shape``) as graph values, but
-# ``torch.tensor([h, w])`` and NumPy arithmetic on sizes become constants: the graph then only
-# works at the traced LR size. The export self-check catches that; these stand-ins avoid it by
-# building such tensors with tensor operations while the network's module is traced. They are
-# used only during the trace and give the same values as the originals (checked by the parity
-# tests at sizes other than the traced one).
-
-def _as_float64(value: Any) -> torch.Tensor:
-    if isinstance(value, torch.Tensor):
-        return value.to(torch.float64)
-    return torch.scalar_tensor(float(value), dtype=torch.float64)
-
-
-def _nested(data: Any) -> torch.Tensor:
-    if isinstance(data, (list, tuple)):
-        return torch.stack([_nested(d) for d in data])
-    return _as_float64(data)
-
-
-def _has_tensor(data: Any) -> bool:
-    if isinstance(data, (list, tuple)):
-        return any(_has_tensor(d) for d in data)
-    return isinstance(data, torch.Tensor)
-
-
-class _SizeAwareTorch:
-    """``torch`` for a network module during tracing: ``torch.tensor`` of traced sizes stays live."""
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(torch, name)
-
-    @staticmethod
-    def tensor(data: Any, *args: Any, dtype: torch.dtype | None = None,
-               device: Any = None, **kwargs: Any) -> torch.Tensor:
-        if _has_tensor(data):
-            return _nested(data).to(dtype=dtype or torch.float32, device=device)
-        return torch.tensor(data, *args, dtype=dtype, device=device, **kwargs)
-
-
-@contextlib.contextmanager
-def traceable(net: nn.Module) -> Iterator[None]:
-    """Within the block, the modules defining ``net``'s layers build size tensors traceably.
-
-    Replaces the module global ``torch`` (by :class:`_SizeAwareTorch`) where a module defines
-    it; restores it on exit.
-    """
-    names = {type(m).__module__ for m in net.modules()}
-    saved: list[tuple[Any, str, Any]] = []
-    try:
-        for name in sorted(names):
-            mod = sys.modules.get(name)
-            if mod is None or name == __name__ or name.startswith("torch."):
-                continue
-            if getattr(mod, "torch", None) is torch:
-                saved.append((mod, "torch", torch))
-                mod.torch = _SizeAwareTorch()  # type: ignore[attr-defined]
-        yield
-    finally:
-        for mod, attr, value in reversed(saved):
-            setattr(mod, attr, value)
 
 
 @dataclass
@@ -273,8 +209,7 @@ def _export_torchscript(graph: nn.Module, inputs: tuple[torch.Tensor, ...], path
         # torch.jit is deprecated in favour of torch.export, but TorchScript is still the one
         # format that C++/mobile deployments load without Python; the parity check guards it.
         warnings.simplefilter("ignore")
-        with traceable(graph):
-            traced = torch.jit.trace(graph, inputs, check_trace=False)
+        traced = torch.jit.trace(graph, inputs, check_trace=False)
         traced = torch.jit.freeze(traced.eval()) if meta.quantized is None else traced
     torch.jit.save(traced, str(path), _extra_files={META_NAME: meta.to_json()})
 
@@ -296,7 +231,7 @@ def _export_onnx(graph: nn.Module, inputs: tuple[torch.Tensor, ...], path: Path,
     axes = {"inp": {0: "batch", 2: "height", 3: "width"}, "coord": {0: "batch", 1: "queries"},
             "cell": {0: "batch", 1: "queries"}, "pred": {0: "batch", 1: "queries"}}
     try:
-        with warnings.catch_warnings(), torch.no_grad(), traceable(graph):
+        with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             torch.onnx.export(graph, inputs, str(path), dynamo=False,
                               input_names=["inp", "coord", "cell"], output_names=["pred"],
