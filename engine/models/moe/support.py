@@ -46,7 +46,7 @@ def make_checkpoint(net: MoEDiffSRNet, scheduler: DDIMScheduler | None = None,
 
 @torch.no_grad()
 def sample(net: MoEDiffSRNet, scheduler: DDIMScheduler, lr: torch.Tensor,
-           size: tuple[int, int], *, steps: int = DEFAULT_STEPS,
+           size: tuple[int, int], *, steps: int = DEFAULT_STEPS, eta: float | None = None,
            generator: torch.Generator | None = None,
            callback: Callable[[int, int], None] | None = None) -> torch.Tensor:
     """DDIM sampling of the HR image.
@@ -57,6 +57,7 @@ def sample(net: MoEDiffSRNet, scheduler: DDIMScheduler, lr: torch.Tensor,
         lr: (N, C, h, w) float in [-1, 1], C = ``net.in_channels``.
         size: (H, W) exact output size.
         steps: DDIM steps.
+        eta: DDIM stochasticity of this call (None = the scheduler's default).
         generator: source of the initial noise (and of step noise when ``eta > 0``); on the
             same device as ``lr``.
         callback: called with (step done, steps) after each step.
@@ -76,7 +77,7 @@ def sample(net: MoEDiffSRNet, scheduler: DDIMScheduler, lr: torch.Tensor,
     for i, t in enumerate(timesteps.tolist()):
         tt = torch.full((n,), t, device=lr.device, dtype=torch.long)
         pred = net(x, tt, up, lr, scale).to(x.dtype)
-        x = scheduler.step(pred, t, x, generator=generator).prev_sample
+        x = scheduler.step(pred, t, x, eta=eta, generator=generator).prev_sample
         if callback is not None:
             callback(i + 1, len(timesteps))
     return up + x / net.residual_scale
@@ -99,7 +100,7 @@ class MoEModel(SRModel):
             seed: seed of the sampling noise (default 0: repeated runs give the same result).
                 The noise is drawn by a ``torch.Generator`` on the model's device.
             steps: DDIM steps (default from the model card, else 20).
-            eta: DDIM stochasticity (default 0).
+            eta: DDIM stochasticity of this call (default: the card's ``eta`` option, else 0).
 
         Returns:
             (B, C, H, W) float32.
@@ -118,11 +119,12 @@ class MoEModel(SRModel):
         b, c, h, w = lr.shape
         x = lr.to(dev, torch.float32).reshape(b * c, 1, h, w) * 2 - 1
         gen = torch.Generator(device=dev).manual_seed(seed)
-        self.scheduler.eta = float(eta if eta is not None else self.options.get("eta", 0.0))
+        eta = float(eta if eta is not None else self.options.get("eta", 0.0))
         half = dev.type == "cuda" and bool(self.options.get("half", True))
         with torch.autocast(device_type=dev.type, dtype=torch.float16, enabled=half):
             net: MoEDiffSRNet = self.module  # type: ignore[assignment]
-            out = sample(net, self.scheduler, x, (height, width), steps=steps, generator=gen)
+            out = sample(net, self.scheduler, x, (height, width), steps=steps, eta=eta,
+                         generator=gen)
         out = ((out.float() + 1) / 2).reshape(b, c, height, width)
         return out.clamp(0, 1) if clamp else out
 
