@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from engine.errors import ModelError, OutputError, ParameterError
-from engine.models.descriptor import SRModel
+from engine.models.sr_model import SRModel
 from engine.models.exported import ExportMeta
 from engine.models.lmlte.coords import MAX_TRAIN_SCALE, image_query
 from engine.progress import Log, Progress, ProgressCallback, ignore

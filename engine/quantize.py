@@ -20,13 +20,14 @@ from __future__ import annotations
 import contextlib
 import copy
 import warnings
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 import torch
 from torch import nn
 
 from engine.errors import ParameterError
-from engine.models.descriptor import SRModel
+from engine.models.sr_model import SRModel
 
 
 def quantize_dynamic_int8(module: nn.Module) -> nn.Module:
@@ -129,6 +130,7 @@ def inference_context(device: torch.device, half: bool) -> Iterator[None]:
             yield
 
 
+@dataclass(kw_only=True)
 class OptimisedSRModel(SRModel):
     """An :class:`SRModel` run with optimisations; delegates to the wrapped model.
 
@@ -139,11 +141,6 @@ class OptimisedSRModel(SRModel):
     half: bool
     int8: bool
     channels_last: bool
-
-    @property
-    def supports_grid(self) -> bool:  # type: ignore[override]
-        """Whatever the wrapped model supports."""
-        return self.inner.supports_grid
 
     def upscale(self, lr: torch.Tensor, size: tuple[int, int], *, clamp: bool = True,
                 **kwargs: Any) -> torch.Tensor:
@@ -220,11 +217,8 @@ def optimise(model: SRModel, *, int8: bool = False, half: bool = False,
         name=model.name, family=model.family, module=inner.module,
         in_channels=model.in_channels, out_channels=model.out_channels,
         scale_range=model.scale_range, halo=model.halo, stochastic=model.stochastic,
-        options=dict(model.options))
-    wrapped.inner = inner
-    wrapped.half = half
-    wrapped.int8 = int8 or bool(calibration)
-    wrapped.channels_last = channels_last
+        options=dict(model.options), supports_grid=model.supports_grid, inner=inner,
+        half=half, int8=int8 or bool(calibration), channels_last=channels_last)
     return wrapped
 
 

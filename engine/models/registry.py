@@ -30,7 +30,7 @@ import torch
 from engine.device import resolve_device
 from engine.errors import ModelError
 from engine.models.checkpoints import read_checkpoint
-from engine.models.descriptor import SRModel
+from engine.models.sr_model import SRModel
 
 #: Detection order matters: more specific layouts first.
 FAMILIES: tuple[tuple[str, str], ...] = (
@@ -64,7 +64,8 @@ class ModelCard:
             "name": self.name,
             "family": self.family,
             "bands": self.bands,
-            "scales": list(self.scale_range),
+            "scale_range": list(self.scale_range),
+            "scales": list(self.scale_range),  # the CLI contract's name (ARCHITECTURE.md)
             "file": str(self.file),
             "description": self.description,
             "options": self.options,
@@ -180,7 +181,7 @@ def load_model(name_or_path: str | os.PathLike[str] | None = None, device: str |
             raise ModelError(f"the weights of model '{card.name}' are missing ({card.file}): "
                              "reinstall the plugin or re-clone the repository")
         return _load_path(card.file, name=card.name, device=dev, config=cfg, options=merged,
-                          family=card.family, support=support)
+                          family=card.family, support=support, scale_range=card.scale_range)
     path = Path(spec).expanduser()
     if not path.exists():
         names = ", ".join(c.name for c in list_models()) or "none"
@@ -194,7 +195,8 @@ def load_model(name_or_path: str | os.PathLike[str] | None = None, device: str |
 
 def _load_path(path: Path, *, name: str, device: torch.device, config: str | None,
                options: dict[str, Any], family: str | None = None,
-               support: ModuleType | None = None) -> SRModel:
+               support: ModuleType | None = None,
+               scale_range: tuple[float, float] | None = None) -> SRModel:
     # File-type families (exported models) are recognised by suffix, before any unpickling.
     failed: list[tuple[str, ImportError]] = []
     for fid, module_path in FAMILIES:
@@ -207,17 +209,19 @@ def _load_path(path: Path, *, name: str, device: torch.device, config: str | Non
             continue
         suffixes = getattr(mod, "SUFFIXES", ())
         if suffixes and path.suffix.lower() in suffixes:
-            return mod.load_file(path, name=name, device=device, config=config, options=options)
+            return mod.load_file(path, name=name, device=device, config=config, options=options,
+                                 scale_range=scale_range)
     if support is not None:
         return support.load(read_checkpoint(path), name=name, device=device, config=config,
-                            options=options)
+                            options=options, **_scale_range(scale_range))
     return load_by_content(path, name=name, device=device, config=config, options=options,
                            failed=failed)
 
 
 def load_by_content(path: Path, *, name: str, device: torch.device, config: str | None,
                     options: dict[str, Any],
-                    failed: list[tuple[str, ImportError]] | None = None) -> SRModel:
+                    failed: list[tuple[str, ImportError]] | None = None,
+                    scale_range: tuple[float, float] | None = None) -> SRModel:
     """Load a checkpoint file with the first family whose ``detect`` accepts its content.
 
     A family module that cannot be imported is skipped (the others still load their files),
@@ -243,10 +247,18 @@ def load_by_content(path: Path, *, name: str, device: torch.device, config: str 
             continue
         detect = getattr(mod, "detect", None)
         if detect is not None and detect(checkpoint):
-            return mod.load(checkpoint, name=name, device=device, config=config, options=options)
+            return mod.load(checkpoint, name=name, device=device, config=config, options=options,
+                            **_scale_range(scale_range))
     _raise_import_failures(path, failed, None)
     raise ModelError(f"'{path}' is not a checkpoint ArbSR can read (expected an LMF .pth, an "
                      "LDCSR .ckpt, an ArbSR checkpoint or an exported .pt/.onnx model)")
+
+
+def _scale_range(scale_range: tuple[float, float] | None) -> dict[str, Any]:
+    """The ``scale_range`` keyword of a family's ``load``: the card's, else the family default."""
+    if scale_range is None:
+        return {}
+    return {"scale_range": (float(scale_range[0]), float(scale_range[1]))}
 
 
 def _raise_import_failures(path: Path, failed: list[tuple[str, ImportError]],

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from engine.errors import ModelError, ParameterError
-from engine.models.descriptor import SRModel
+from engine.models.sr_model import SRModel
 from engine.models.lmlte.coords import grid_query, image_query
 
 #: Version of the metadata layout written by :mod:`engine.export`.
@@ -94,10 +94,14 @@ class ExportMeta:
                              "with python -m engine export") from exc
 
 
+@dataclass(kw_only=True)
 class ExportedSRModel(SRModel):
     """Base of the TorchScript and ONNX wrappers: coordinates, normalisation, chunking.
 
     Subclasses implement :meth:`_forward` on normalised tensors; everything else is here.
+
+    Attributes:
+        meta: the metadata stored in the file.
     """
 
     meta: ExportMeta
@@ -162,17 +166,21 @@ class ExportedSRModel(SRModel):
         return out.clamp(0.0, 1.0) if clamp else out
 
 
-def model_kwargs(meta: ExportMeta, name: str) -> dict[str, Any]:
-    """The SRModel fields an exported file determines."""
+def model_kwargs(meta: ExportMeta, name: str, family: str,
+                 scale_range: tuple[float, float] | None = None) -> dict[str, Any]:
+    """The SRModel fields an exported file determines (a card's ``scale_range`` wins)."""
+    low, high = scale_range or meta.scale_range
     return {
         "name": name,
-        "family": "",  # set by the format module
+        "family": family,
         "in_channels": int(meta.in_channels),
         "out_channels": int(meta.out_channels),
-        "scale_range": (float(meta.scale_range[0]), float(meta.scale_range[1])),
+        "scale_range": (float(low), float(high)),
         "halo": int(meta.halo),
         "stochastic": False,
         "options": {},
+        "supports_grid": True,
+        "meta": meta,
     }
 
 

@@ -15,12 +15,13 @@ Options (``load_model(..., cmsr=..., chunk=..., precision=...)`` or per call):
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
 import torch
 
 from engine.errors import ParameterError
-from engine.models.descriptor import SRModel
+from engine.models.sr_model import SRModel
 from engine.models.lmlte.coords import MAX_TRAIN_SCALE, grid_query, image_query
 from engine.models.lmlte.network import (LMLTE, default_chunk, is_lmlte_checkpoint,
                                          network_from_checkpoint)
@@ -29,6 +30,8 @@ from engine.models.memory import ModelOutOfMemory, is_out_of_memory, out_of_memo
 FAMILY = "lmlte"
 #: Smallest query chunk of the out-of-memory back-off.
 MIN_CHUNK = 1024
+#: Scale range of a model loaded without a card (the card's ``scale_range`` wins).
+SCALE_RANGE = (1.0, 8.0)
 OUT_OF_MEMORY = ("out of memory in the LMLTE model: use a smaller --tile, fewer --bands or a "
                  "machine with more memory")
 
@@ -42,7 +45,8 @@ def detect(ckpt: Mapping[str, Any]) -> bool:
 
 
 def load(ckpt: Mapping[str, Any], *, name: str, device: torch.device | str = "cpu",
-         config: str | None = None, options: Mapping[str, Any] | None = None) -> "LMLTEModel":
+         config: str | None = None, options: Mapping[str, Any] | None = None,
+         scale_range: tuple[float, float] = SCALE_RANGE) -> "LMLTEModel":
     """Build the network of ``ckpt`` (strict weights) on ``device`` in eval mode.
 
     Raises:
@@ -53,25 +57,25 @@ def load(ckpt: Mapping[str, Any], *, name: str, device: torch.device | str = "cp
     net = network_from_checkpoint(ckpt, source=f"'{name}'").to(torch.device(device)).eval()
     for p in net.parameters():
         p.requires_grad_(False)
-    scale_range = tuple(float(v) for v in opts.pop("scale_range", (1.0, 8.0)))
-    model = LMLTEModel(name=name, family=FAMILY, module=net, in_channels=net.in_channels,
-                       out_channels=net.out_dim, scale_range=scale_range,  # type: ignore[arg-type]
-                       halo=net.halo, options=opts)
+    tables = None
     if opts.get("cmsr"):
-        model.set_cmsr(opts["cmsr"])
-    return model
-
-
-class LMLTEModel(SRModel):
-    """A loaded LMLTE network (point-query model: supports :meth:`upscale_grid`)."""
-
-    cmsr_tables: dict[float, dict[float, float]] | None = None
-
-    def set_cmsr(self, table: Any) -> None:
-        """Enable CMSR above x4 with a table (path, or the parsed ``{target: {scale: thr}}``)."""
         from engine.models.lmlte import cmsr
 
-        self.cmsr_tables = None if table is None else cmsr.load_table(table)
+        tables = cmsr.load_table(opts["cmsr"])
+    return LMLTEModel(name=name, family=FAMILY, module=net, in_channels=net.in_channels,
+                      out_channels=net.out_dim, scale_range=scale_range, halo=net.halo,
+                      options=opts, supports_grid=True, cmsr_tables=tables)
+
+
+@dataclass(kw_only=True)
+class LMLTEModel(SRModel):
+    """A loaded LMLTE network (point-query model: supports :meth:`upscale_grid`).
+
+    Attributes:
+        cmsr_tables: parsed CMSR table ``{target: {scale: threshold}}`` used above x4, or None.
+    """
+
+    cmsr_tables: dict[float, dict[float, float]] | None = None
 
     # ------------------------------------------------------------------------------------------
 

@@ -12,13 +12,14 @@ band by band, every band normalised to [0, 1] by the caller.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 
 from engine.errors import ModelError, ParameterError
-from engine.models.descriptor import SRModel
+from engine.models.sr_model import SRModel
 from engine.models.moe.denoiser import MoEDiffSRNet
 from engine.schedulers.ddim import DDIMScheduler
 
@@ -26,6 +27,8 @@ NAME = "moe-diffsr"
 DEFAULT_SCHEDULER: dict[str, Any] = {"num_train_timesteps": 1000, "beta_schedule": "cosine",
                                      "prediction_type": "v"}
 DEFAULT_STEPS = 20
+#: Scale range of a model loaded without a card (the card's ``scale_range`` wins).
+SCALE_RANGE = (1.0, 8.0)
 DEFAULT_SEED = 0
 
 
@@ -83,8 +86,14 @@ def sample(net: MoEDiffSRNet, scheduler: DDIMScheduler, lr: torch.Tensor,
     return up + x / net.residual_scale
 
 
+@dataclass(kw_only=True)
 class MoEModel(SRModel):
-    """Loaded MoE-DiffSR model; :meth:`upscale` runs seeded DDIM sampling."""
+    """Loaded MoE-DiffSR model; :meth:`upscale` runs seeded DDIM sampling.
+
+    Attributes:
+        scheduler: the DDIM schedule of the checkpoint; ``eta`` is passed per call to its
+            ``step``, so the model never changes it (reentrant).
+    """
 
     scheduler: DDIMScheduler
 
@@ -140,7 +149,8 @@ def build(args: dict[str, Any]) -> MoEDiffSRNet:
 
 
 def load(checkpoint: dict[str, Any], *, name: str, device: torch.device,
-         config: str | None = None, options: dict[str, Any] | None = None) -> MoEModel:
+         config: str | None = None, options: dict[str, Any] | None = None,
+         scale_range: tuple[float, float] = SCALE_RANGE) -> MoEModel:
     """Build the network from the checkpoint (strict), on ``device``, in eval mode.
 
     Raises:
@@ -167,11 +177,9 @@ def load(checkpoint: dict[str, Any], *, name: str, device: torch.device,
     # noise, so tiles are never bit-identical to an untiled run: a larger halo would only add
     # cost (it grows with scale**2 in output pixels) without making them so.
     halo = net.encoder.receptive_radius + net.size_multiple // 2
-    model = MoEModel(name=name, family="moe", module=net, in_channels=1, out_channels=1,
-                     scale_range=(1.0, 8.0), halo=int(halo), stochastic=True,
-                     options=dict(options or {}))
-    model.scheduler = scheduler
-    return model
+    return MoEModel(name=name, family="moe", module=net, in_channels=1, out_channels=1,
+                    scale_range=scale_range, halo=int(halo), stochastic=True,
+                    options=dict(options or {}), supports_grid=False, scheduler=scheduler)
 
 
 __all__ = ["NAME", "MoEModel", "build", "detect", "load", "make_checkpoint", "sample"]

@@ -31,7 +31,7 @@ def ref_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def model(ref_path: Path) -> engine.models.descriptor.SRModel:
+def model(ref_path: Path) -> engine.models.sr_model.SRModel:
     return engine.load_model(ref_path, device="cpu")
 
 
