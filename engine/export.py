@@ -29,9 +29,9 @@ import torch
 from torch import nn
 
 from engine.errors import ModelError, OutputError, ParameterError
-from engine.models.sr_model import SRModel
 from engine.models.exported import ExportMeta
 from engine.models.lmlte.coords import MAX_TRAIN_SCALE, image_query
+from engine.models.sr_model import SRModel
 from engine.progress import Log, Progress, ProgressCallback, ignore
 from engine.quantize import prune_magnitude, quantize_dynamic_int8
 

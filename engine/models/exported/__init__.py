@@ -27,8 +27,8 @@ from typing import Any
 import torch
 
 from engine.errors import ModelError, ParameterError
-from engine.models.sr_model import SRModel
 from engine.models.lmlte.coords import grid_query, image_query
+from engine.models.sr_model import SRModel
 
 #: Version of the metadata layout written by :mod:`engine.export`.
 FORMAT_VERSION = 1

@@ -16,8 +16,9 @@ import torch
 from torch import nn
 
 from engine.errors import DeviceError, ModelError
-from engine.models.sr_model import SRModel
 from engine.models.exported import ExportedSRModel, ExportMeta, model_kwargs
+from engine.models.family import Family
+from engine.models.sr_model import SRModel
 
 SUFFIXES = (".onnx",)
 META_KEY = "arbsr"
@@ -94,3 +95,6 @@ def load_file(path: Path, *, name: str, device: torch.device, config: str | None
     meta = ExportMeta.from_json(text, str(path))
     return OnnxSRModel(module=nn.Identity(), session=session, run_device=device,
                        **model_kwargs(meta, name, "onnx", scale_range))
+
+
+FAMILY = Family(id="onnx", suffixes=SUFFIXES, load_file=load_file)

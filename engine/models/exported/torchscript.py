@@ -15,8 +15,9 @@ from typing import Any
 import torch
 
 from engine.errors import ModelError
-from engine.models.sr_model import SRModel
 from engine.models.exported import ExportedSRModel, ExportMeta, model_kwargs
+from engine.models.family import Family
+from engine.models.sr_model import SRModel
 
 SUFFIXES = (".pt", ".ts", ".torchscript")
 META_NAME = "arbsr.json"
@@ -78,3 +79,6 @@ def _load_checkpoint(path: Path, *, name: str, device: torch.device, config: str
 
     return load_by_content(path, name=name, device=device, config=config, options=options,
                            scale_range=scale_range)
+
+
+FAMILY = Family(id="torchscript", suffixes=SUFFIXES, load_file=load_file)

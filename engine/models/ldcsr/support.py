@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 
 from engine.errors import ModelError, ParameterError
-from engine.models.sr_model import SRModel
 from engine.models.ldcsr.autoencoder import AutoencoderKL
+from engine.models.sr_model import SRModel
 from engine.models.ldcsr.config import (LDCSRConfig, default_config, from_yaml_dict,
                                         load_yaml)
 from engine.models.ldcsr.network import LDCSRNet, from_lightning_state_dict

@@ -21,8 +21,8 @@ from typing import Any, Iterator, Mapping
 import torch
 
 from engine.errors import ParameterError
-from engine.models.sr_model import SRModel
 from engine.models.lmlte.coords import MAX_TRAIN_SCALE, grid_query, image_query
+from engine.models.sr_model import SRModel
 from engine.models.lmlte.network import (LMLTE, default_chunk, is_lmlte_checkpoint,
                                          network_from_checkpoint)
 from engine.models.memory import ModelOutOfMemory, is_out_of_memory, out_of_memory_as

@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 
 from engine.errors import ModelError, ParameterError
-from engine.models.sr_model import SRModel
 from engine.models.moe.denoiser import MoEDiffSRNet
+from engine.models.sr_model import SRModel
 from engine.schedulers.ddim import DDIMScheduler
 
 NAME = "moe-diffsr"
