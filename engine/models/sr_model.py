@@ -1,10 +1,11 @@
 """The loaded-model object every family returns and every caller (pipeline, CLI, API) uses.
 
 A family's ``load(...)`` returns a subclass of :class:`SRModel`, built complete: everything it
-needs (scheduler, export metadata, tables) is a constructor argument, never attached afterwards. Callers never look at the
-network inside; they call :meth:`SRModel.upscale` (exact output size) or, for families that can
-render arbitrary points (implicit models such as LMLTE), :meth:`SRModel.upscale_grid`, which is
-what makes tiled processing exactly seamless at any fractional scale.
+needs (scheduler, export metadata, tables) is a constructor argument, never attached afterwards.
+Callers never look at the network inside; they call :meth:`SRModel.upscale` (exact output size)
+or, for families that can render arbitrary points (implicit models such as LMLTE, stated by
+``supports_grid``), :meth:`SRModel.upscale_grid`, which is what makes tiled processing exactly
+seamless at any fractional scale.
 
 Value conventions at this boundary: images are float tensors (B, C, h, w) with values in [0, 1]
 for in-range data (per-band normalised by the caller); outputs are (B, C_out, H, W), clamped to
