@@ -14,15 +14,15 @@ Options (``load_model(..., cmsr=..., chunk=..., precision=...)`` or per call):
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 import torch
 
 from engine.errors import ParameterError
 from engine.models.lmlte.coords import MAX_TRAIN_SCALE, grid_query, image_query
 from engine.models.sr_model import SRModel
+from engine.precision import autocast, precision_dtype
 from engine.models.lmlte.network import (LMLTE, default_chunk, is_lmlte_checkpoint,
                                          network_from_checkpoint)
 from engine.models.memory import ModelOutOfMemory, is_out_of_memory, out_of_memory_as
@@ -34,9 +34,6 @@ MIN_CHUNK = 1024
 SCALE_RANGE = (1.0, 8.0)
 OUT_OF_MEMORY = ("out of memory in the LMLTE model: use a smaller --tile, fewer --bands or a "
                  "machine with more memory")
-
-_PRECISIONS = {"float32": None, "fp32": None, "float16": torch.float16, "fp16": torch.float16,
-               "half": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
 
 
 def detect(ckpt: Mapping[str, Any]) -> bool:
@@ -83,18 +80,6 @@ class LMLTEModel(SRModel):
         if key in kwargs and kwargs[key] is not None:
             return kwargs[key]
         return self.options.get(key, default)
-
-    @contextlib.contextmanager
-    def _precision(self, precision: str | None) -> Iterator[None]:
-        key = str(precision or "float32").lower()
-        if key not in _PRECISIONS:
-            raise ParameterError(f"unknown precision '{precision}': use float32, float16 or bfloat16")
-        dtype = _PRECISIONS[key]
-        if dtype is None:
-            yield
-            return
-        with torch.autocast(device_type=self.device.type, dtype=dtype):
-            yield
 
     def _check_input(self, lr: torch.Tensor) -> torch.Tensor:
         if lr.dim() == 3:
@@ -207,7 +192,8 @@ class LMLTEModel(SRModel):
             tables = self.cmsr_tables
         lr, hp, wp = self._window_pad(lr)
         ys, xs, cell_yx = self._map(ys, xs, cell_yx, h, w, hp, wp)
-        with out_of_memory_as(OUT_OF_MEMORY), self._precision(self._opt(kwargs, "precision", None)):
+        dtype = precision_dtype(self._opt(kwargs, "precision", None))
+        with out_of_memory_as(OUT_OF_MEMORY), autocast(self.device, dtype):
             lut, mod = self._prepare(lr, cell_yx)
             out_of_dist = hh * ww > (MAX_TRAIN_SCALE ** 2) * h * w
             # CMSR level grids are LR-aligned: not defined for a window-padded encoder.
@@ -246,7 +232,8 @@ class LMLTEModel(SRModel):
         chunk = int(self._opt(kwargs, "chunk", default_chunk(self.device)))
         lr, hp, wp = self._window_pad(lr)
         ys, xs, cell_yx = self._map(ys, xs, cell_yx, h, w, hp, wp)
-        with out_of_memory_as(OUT_OF_MEMORY), self._precision(self._opt(kwargs, "precision", None)):
+        dtype = precision_dtype(self._opt(kwargs, "precision", None))
+        with out_of_memory_as(OUT_OF_MEMORY), autocast(self.device, dtype):
             lut, _mod = self._prepare(lr, cell_yx)
             del _mod
             out = self._with_backoff(lambda c: self._render_rows(lut, ys, xs, cell_yx, c), chunk)

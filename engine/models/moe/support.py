@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from engine.errors import ModelError, ParameterError
 from engine.models.moe.denoiser import MoEDiffSRNet
 from engine.models.sr_model import SRModel
+from engine.precision import autocast
 from engine.schedulers.ddim import DDIMScheduler
 
 NAME = "moe-diffsr"
@@ -130,7 +131,7 @@ class MoEModel(SRModel):
         gen = torch.Generator(device=dev).manual_seed(seed)
         eta = float(eta if eta is not None else self.options.get("eta", 0.0))
         half = dev.type == "cuda" and bool(self.options.get("half", True))
-        with torch.autocast(device_type=dev.type, dtype=torch.float16, enabled=half):
+        with autocast(dev, torch.float16 if half else None):
             net: MoEDiffSRNet = self.module  # type: ignore[assignment]
             out = sample(net, self.scheduler, x, (height, width), steps=steps, eta=eta,
                          generator=gen)
