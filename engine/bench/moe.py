@@ -111,7 +111,7 @@ def sample_with_routing(model: Any, lr: Any, size: tuple[int, int], *, seed: int
     and per step, per block, the (Hp, Wp) top-1 expert grid of the first image."""
     import torch
 
-    from engine.models.moe.support import sample
+    from engine.models.moe.sampler import sample
 
     net = model.module
     maps: list[list[np.ndarray]] = []

@@ -1,4 +1,4 @@
-"""Registry support for MoE-DiffSR: checkpoint detection, loading and the sampling loop.
+"""Registry support for MoE-DiffSR: checkpoint detection and loading (sampling: ``sampler``).
 
 Checkpoint layout (ours, shaped like LMF's so the same tools read it)::
 
@@ -13,13 +13,13 @@ band by band, every band normalised to [0, 1] by the caller.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from engine.errors import ModelError, ParameterError
 from engine.models.moe.denoiser import MoEDiffSRNet
+from engine.models.moe.sampler import DEFAULT_STEPS, sample
 from engine.models.sr_model import SRModel
 from engine.precision import autocast
 from engine.schedulers.ddim import DDIMScheduler
@@ -27,7 +27,6 @@ from engine.schedulers.ddim import DDIMScheduler
 NAME = "moe-diffsr"
 DEFAULT_SCHEDULER: dict[str, Any] = {"num_train_timesteps": 1000, "beta_schedule": "cosine",
                                      "prediction_type": "v"}
-DEFAULT_STEPS = 20
 #: Scale range of a model loaded without a card (the card's ``scale_range`` wins).
 SCALE_RANGE = (1.0, 8.0)
 DEFAULT_SEED = 0
@@ -46,45 +45,6 @@ def make_checkpoint(net: MoEDiffSRNet, scheduler: DDIMScheduler | None = None,
     sched = dict(scheduler.config) if scheduler is not None else dict(DEFAULT_SCHEDULER)
     return {"model": {"name": NAME, "args": dict(net.args), "sd": sd}, "scheduler": sched,
             **extra}
-
-
-@torch.no_grad()
-def sample(net: MoEDiffSRNet, scheduler: DDIMScheduler, lr: torch.Tensor,
-           size: tuple[int, int], *, steps: int = DEFAULT_STEPS, eta: float | None = None,
-           generator: torch.Generator | None = None,
-           callback: Callable[[int, int], None] | None = None) -> torch.Tensor:
-    """DDIM sampling of the HR image.
-
-    Args:
-        net: the denoiser (eval mode).
-        scheduler: its scheduler (prediction type as trained).
-        lr: (N, C, h, w) float in [-1, 1], C = ``net.in_channels``.
-        size: (H, W) exact output size.
-        steps: DDIM steps.
-        eta: DDIM stochasticity of this call (None = the scheduler's default).
-        generator: source of the initial noise (and of step noise when ``eta > 0``); on the
-            same device as ``lr``.
-        callback: called with (step done, steps) after each step.
-
-    Returns:
-        (N, C, H, W) float in [-1, 1] (not clamped).
-    """
-    n, c = lr.shape[:2]
-    height, width = size
-    up = F.interpolate(lr, size=(height, width), mode="bicubic", align_corners=False)
-    scale = torch.full((n,), (height / lr.shape[-2] + width / lr.shape[-1]) / 2,
-                       device=lr.device)
-    x = torch.randn((n, c, height, width), generator=generator, device=lr.device,
-                    dtype=lr.dtype)
-    scheduler.set_timesteps(steps)
-    timesteps = scheduler._check_ready()
-    for i, t in enumerate(timesteps.tolist()):
-        tt = torch.full((n,), t, device=lr.device, dtype=torch.long)
-        pred = net(x, tt, up, lr, scale).to(x.dtype)
-        x = scheduler.step(pred, t, x, eta=eta, generator=generator).prev_sample
-        if callback is not None:
-            callback(i + 1, len(timesteps))
-    return up + x / net.residual_scale
 
 
 @dataclass(kw_only=True)
@@ -183,4 +143,4 @@ def load(checkpoint: dict[str, Any], *, name: str, device: torch.device,
                     options=dict(options or {}), supports_grid=False, scheduler=scheduler)
 
 
-__all__ = ["NAME", "MoEModel", "build", "detect", "load", "make_checkpoint", "sample"]
+__all__ = ["NAME", "MoEModel", "build", "detect", "load", "make_checkpoint"]
