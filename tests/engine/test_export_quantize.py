@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from engine.errors import ParameterError
 from engine.bench.optimise import OptimisedSRModel, optimise
+from engine.errors import ParameterError
 from engine.precision import autocast_dtype, inference_context
 from engine.quantize import prune_magnitude, quantize_dynamic_int8, sparsity
 from tests.engine.test_export import TinySRModel, tiny_model

@@ -23,11 +23,11 @@ import torch.nn.functional as F
 
 from engine.errors import ModelError, ParameterError
 from engine.models.ldcsr.autoencoder import AutoencoderKL
-from engine.models.sr_model import SRModel
 from engine.models.ldcsr.config import (LDCSRConfig, default_config, from_yaml_dict,
                                         load_yaml)
 from engine.models.ldcsr.network import LDCSRNet, from_lightning_state_dict
 from engine.models.ldcsr.sampler import MODES, super_resolve
+from engine.models.sr_model import SRModel
 from engine.schedulers.ddpm import DDPMScheduler
 
 #: Scale range of a model loaded without a card (the paper's; the card's ``scale_range`` wins).
