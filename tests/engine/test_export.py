@@ -23,8 +23,8 @@ from torch import nn
 from engine.errors import ModelError, OutputError, ParameterError
 from engine.export import export_model, run_exported
 from engine.models.exported import ExportedSRModel, ExportMeta
+from engine.models.lmlte.checkpoint import OFFICIAL_EDSR_B_ARGS
 from engine.models.lmlte.coords import cell_factor, make_coord_axis
-from engine.models.lmlte.network import OFFICIAL_EDSR_B_ARGS
 from engine.models.registry import load_model
 from engine.models.sr_model import SRModel
 

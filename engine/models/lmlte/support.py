@@ -20,12 +20,12 @@ from typing import Any, Mapping
 import torch
 
 from engine.errors import ParameterError
+from engine.models.lmlte.checkpoint import is_lmlte_checkpoint, network_from_checkpoint
 from engine.models.lmlte.coords import MAX_TRAIN_SCALE, grid_query, image_query
+from engine.models.lmlte.network import LMLTE, default_chunk
+from engine.models.memory import ModelOutOfMemory, is_out_of_memory, out_of_memory_as
 from engine.models.sr_model import SRModel
 from engine.precision import autocast, precision_dtype
-from engine.models.lmlte.network import (LMLTE, default_chunk, is_lmlte_checkpoint,
-                                         network_from_checkpoint)
-from engine.models.memory import ModelOutOfMemory, is_out_of_memory, out_of_memory_as
 
 FAMILY = "lmlte"
 #: Smallest query chunk of the out-of-memory back-off.
