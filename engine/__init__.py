@@ -23,8 +23,8 @@ from engine.errors import (
     ParameterError,
     ResourceError,
 )
-from engine.models.descriptor import SRModel
 from engine.models.registry import ModelCard, list_models, load_model
+from engine.models.sr_model import SRModel
 
 __version__ = "0.1.0"
 

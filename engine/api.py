@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from engine.errors import ParameterError
-from engine.models.descriptor import SRModel
+from engine.models.sr_model import SRModel
 from engine.progress import ProgressCallback, ignore
 
 #: dtypes GeoTIFF cannot hold, mapped to the type they travel as (values converted back after).

@@ -5,7 +5,9 @@ coordinates and cells as real inputs (see :mod:`engine.models.exported`), so one
 LR size and any output size. Export = ``torch.jit.trace`` (TorchScript; ONNX through the
 TorchScript-based exporter, opset 17, which has ``GridSample``), then a check that the exported
 graph reproduces the eager network on inputs of a *different* size than the traced one: a graph
-that froze a shape fails here instead of producing wrong pictures later.
+that froze a shape fails here instead of producing wrong pictures later. The network builds its
+size-dependent tensors with tensor operations (:mod:`engine.models.lmlte.coords`), so the trace
+keeps the LR size as a graph value; nothing is patched while tracing.
 
 Diffusion families (LDCSR, MoE) are not exported: their samplers are loops around several
 networks with data-dependent sizes; run them with the eager engine.
@@ -13,24 +15,23 @@ networks with data-dependent sizes; run them with the eager engine.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
 import os
-import sys
 import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from engine.errors import ModelError, OutputError, ParameterError
-from engine.models.descriptor import SRModel
-from engine.models.exported import ExportMeta, axis_coords, cell_factor
+from engine.models.exported import ExportMeta
+from engine.models.lmlte.coords import MAX_TRAIN_SCALE, image_query
+from engine.models.sr_model import SRModel
 from engine.progress import Log, Progress, ProgressCallback, ignore
 from engine.quantize import prune_magnitude, quantize_dynamic_int8
 
@@ -65,82 +66,6 @@ class PointQueryGraph(nn.Module):
         return self.net(inp, coord, cell).float()
 
 
-# -- tracing a network whose code builds small tensors from its input sizes ----------------------
-#
-# ``torch.jit.trace`` records sizes read from tensors (``x.shape``) as graph values, but
-# ``torch.tensor([h, w])`` and NumPy arithmetic on sizes become constants: the graph then only
-# works at the traced LR size. The export self-check catches that; these stand-ins avoid it by
-# building such tensors with tensor operations while the network's module is traced. They are
-# used only during the trace and give the same values as the originals (checked by the parity
-# tests at sizes other than the traced one).
-
-def _as_float64(value: Any) -> torch.Tensor:
-    if isinstance(value, torch.Tensor):
-        return value.to(torch.float64)
-    return torch.scalar_tensor(float(value), dtype=torch.float64)
-
-
-def _nested(data: Any) -> torch.Tensor:
-    if isinstance(data, (list, tuple)):
-        return torch.stack([_nested(d) for d in data])
-    return _as_float64(data)
-
-
-def _has_tensor(data: Any) -> bool:
-    if isinstance(data, (list, tuple)):
-        return any(_has_tensor(d) for d in data)
-    return isinstance(data, torch.Tensor)
-
-
-class _SizeAwareTorch:
-    """``torch`` for a network module during tracing: ``torch.tensor`` of traced sizes stays live."""
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(torch, name)
-
-    @staticmethod
-    def tensor(data: Any, *args: Any, dtype: torch.dtype | None = None,
-               device: Any = None, **kwargs: Any) -> torch.Tensor:
-        if _has_tensor(data):
-            return _nested(data).to(dtype=dtype or torch.float32, device=device)
-        return torch.tensor(data, *args, dtype=dtype, device=device, **kwargs)
-
-
-def _coord_axis(n: Any, device: Any = None) -> torch.Tensor:
-    """``float32(-1 + 1/n) + float32(2/n) * i`` with tensor ops (n may be a traced size)."""
-    n64 = _as_float64(n)
-    start = (1.0 / n64 - 1.0).float()
-    step = (2.0 / n64).float()
-    count = n if isinstance(n, torch.Tensor) else int(n)
-    return (start + step * torch.arange(count, dtype=torch.float32)).to(device)
-
-
-@contextlib.contextmanager
-def traceable(net: nn.Module) -> Iterator[None]:
-    """Within the block, the modules defining ``net``'s layers build size tensors traceably.
-
-    Replaces the module globals ``torch`` (by :class:`_SizeAwareTorch`) and ``make_coord_axis``
-    (by :func:`_coord_axis`) where a module defines them; restores them on exit.
-    """
-    names = {type(m).__module__ for m in net.modules()}
-    saved: list[tuple[Any, str, Any]] = []
-    try:
-        for name in sorted(names):
-            mod = sys.modules.get(name)
-            if mod is None or name == __name__ or name.startswith("torch."):
-                continue
-            if getattr(mod, "torch", None) is torch:
-                saved.append((mod, "torch", torch))
-                mod.torch = _SizeAwareTorch()  # type: ignore[attr-defined]
-            if callable(getattr(mod, "make_coord_axis", None)):
-                saved.append((mod, "make_coord_axis", mod.make_coord_axis))
-                mod.make_coord_axis = _coord_axis  # type: ignore[attr-defined]
-        yield
-    finally:
-        for mod, attr, value in reversed(saved):
-            setattr(mod, attr, value)
-
-
 @dataclass
 class ExportResult:
     """What :func:`export_model` wrote and how close the file is to the eager network."""
@@ -167,11 +92,10 @@ def example_inputs(channels: int, h: int, w: int, scale: tuple[float, float], se
     inp = torch.nn.functional.interpolate(low, size=(h, w), mode="bicubic",
                                           align_corners=False).clamp(0, 1) * 2 - 1
     out_h, out_w = round(h * scale[0]), round(w * scale[1])
-    ys, xs = torch.from_numpy(axis_coords(out_h)), torch.from_numpy(axis_coords(out_w))
+    ys, xs, cell_yx = image_query(h, w, out_h, out_w)
     coord = torch.stack(torch.meshgrid(ys, xs, indexing="ij"), -1).reshape(1, -1, 2)
     coord = coord.expand(batch, -1, -1).contiguous()
-    factor = cell_factor(out_h / h, out_w / w, 4.0)
-    cell = torch.tensor([2 / out_h * factor, 2 / out_w * factor], dtype=torch.float32)
+    cell = torch.tensor(cell_yx, dtype=torch.float32)
     return inp, coord, cell.view(1, 1, 2).expand_as(coord).contiguous()
 
 
@@ -180,7 +104,7 @@ def meta_for(model: SRModel, *, precision: str = "float32", quantized: str | Non
     """The :class:`ExportMeta` of ``model``: its channels, scales, halo and normalisation."""
     mean = float(getattr(model, "norm_mean", model.options.get("norm_mean", 0.5)))
     std = float(getattr(model, "norm_std", model.options.get("norm_std", 0.5)))
-    clip = float(getattr(model, "cell_clip", model.options.get("cell_clip", 4.0)))
+    clip = float(getattr(model, "cell_clip", model.options.get("cell_clip", MAX_TRAIN_SCALE)))
     return ExportMeta(source_family=model.family, source_name=str(model.name),
                       in_channels=model.in_channels, out_channels=model.out_channels,
                       scale_range=tuple(model.scale_range), halo=int(model.halo),  # type: ignore[arg-type]
@@ -285,8 +209,7 @@ def _export_torchscript(graph: nn.Module, inputs: tuple[torch.Tensor, ...], path
         # torch.jit is deprecated in favour of torch.export, but TorchScript is still the one
         # format that C++/mobile deployments load without Python; the parity check guards it.
         warnings.simplefilter("ignore")
-        with traceable(graph):
-            traced = torch.jit.trace(graph, inputs, check_trace=False)
+        traced = torch.jit.trace(graph, inputs, check_trace=False)
         traced = torch.jit.freeze(traced.eval()) if meta.quantized is None else traced
     torch.jit.save(traced, str(path), _extra_files={META_NAME: meta.to_json()})
 
@@ -308,7 +231,7 @@ def _export_onnx(graph: nn.Module, inputs: tuple[torch.Tensor, ...], path: Path,
     axes = {"inp": {0: "batch", 2: "height", 3: "width"}, "coord": {0: "batch", 1: "queries"},
             "cell": {0: "batch", 1: "queries"}, "pred": {0: "batch", 1: "queries"}}
     try:
-        with warnings.catch_warnings(), torch.no_grad(), traceable(graph):
+        with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             torch.onnx.export(graph, inputs, str(path), dynamo=False,
                               input_names=["inp", "coord", "cell"], output_names=["pred"],

@@ -5,7 +5,7 @@ out from training) in the same run, single-threaded so the ratios do not depend 
 machine does:
 
 * ``eager-fp32``: the reference (speed ratio 1, PSNR delta 0);
-* ``eager-int8``: :func:`engine.quantize.optimise` with dynamic int8 Linear layers;
+* ``eager-int8``: :func:`engine.bench.optimise.optimise` with dynamic int8 Linear layers;
 * ``eager-bf16``: CPU autocast (the code path of ``--half``; on a GPU it is float16);
 * ``pruned-20``: 20 % magnitude pruning of every Conv2d/Linear, no fine-tuning;
 * ``static-int8-encoder``: static int8 encoder convs calibrated on WorldView-3 LR crops;
@@ -107,7 +107,7 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
     """Measure every option; returns the JSON written to ``export.json``."""
     from engine.export import export_model
     from engine.models.registry import DEFAULT_MODEL, load_model
-    from engine.quantize import optimise
+    from engine.bench.optimise import optimise
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

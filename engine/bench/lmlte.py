@@ -29,13 +29,9 @@ import numpy as np
 import torch
 
 from engine.bench.common import PeakMemory, timed  # noqa: F401  (PeakMemory: the tests' name)
-from engine.models.lmlte.network import (
-    OFFICIAL_EDSR_B_ARGS,
-    build_lmlte,
-    checkpoint_dict,
-    default_chunk,
-    make_coord,
-)
+from engine.models.lmlte.checkpoint import OFFICIAL_EDSR_B_ARGS, build_lmlte, checkpoint_dict
+from engine.models.lmlte.coords import make_coord
+from engine.models.lmlte.network import default_chunk
 
 ARGS = OFFICIAL_EDSR_B_ARGS
 SCALES = (2.0, 3.5, 4.0, 8.0)

@@ -111,7 +111,7 @@ def sample_with_routing(model: Any, lr: Any, size: tuple[int, int], *, seed: int
     and per step, per block, the (Hp, Wp) top-1 expert grid of the first image."""
     import torch
 
-    from engine.models.moe.support import sample
+    from engine.models.moe.sampler import sample
 
     net = model.module
     maps: list[list[np.ndarray]] = []
@@ -125,10 +125,9 @@ def sample_with_routing(model: Any, lr: Any, size: tuple[int, int], *, seed: int
         maps.append(row)
 
     gen = torch.Generator(device=model.device).manual_seed(seed)
-    model.scheduler.eta = 0.0
     with torch.no_grad():
         out = sample(net, model.scheduler, lr.to(model.device) * 2 - 1, size, steps=steps,
-                     generator=gen, callback=grab)
+                     eta=0.0, generator=gen, callback=grab)
     return ((out + 1) / 2)[0, 0].double().cpu().numpy(), maps
 
 

@@ -2,17 +2,17 @@
 
 Two tables, both data:
 
-* ``FAMILIES``: every model family, in detection order, as (id, support module). A support module
-  defines ``detect(checkpoint: dict) -> bool`` and
-  ``load(checkpoint: dict, *, name: str, device: torch.device, config: str | None,
-  options: dict) -> SRModel``. Families that are identified by file type rather than content
-  (exported TorchScript / ONNX files) define ``SUFFIXES`` and ``load_file(path, ...)`` instead.
+* ``FAMILIES``: every model family, in detection order, as (id, module). The module defines
+  ``FAMILY``, a :class:`~engine.models.family.Family` with that id (``detect`` and ``load``, or
+  for file-type families such as exported TorchScript / ONNX files, ``suffixes`` and
+  ``load_file``). Ids are unique; a family module that cannot be imported is reported by name.
 * Model cards: ``resources/models/*.json`` (and ``$ARBSR_MODELS_DIR/*.json``), one per registered
   name: ``{"name", "family", "file", "bands", "scale_range", "description", "options"?,
   "config"?, "sha256"?, "license"?}``. The CLI's ``models`` command, the plugin's model list and
   the dock all read these cards through :func:`list_models`.
 
-Adding a family = one support module + one line in ``FAMILIES``.
+Adding a family = its folder (with ``family.py``) + one line in ``FAMILIES``
+(see ``engine/models/README.md``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import torch
@@ -30,13 +29,14 @@ import torch
 from engine.device import resolve_device
 from engine.errors import ModelError
 from engine.models.checkpoints import read_checkpoint
-from engine.models.descriptor import SRModel
+from engine.models.family import Family
+from engine.models.sr_model import SRModel
 
 #: Detection order matters: more specific layouts first.
 FAMILIES: tuple[tuple[str, str], ...] = (
-    ("ldcsr", "engine.models.ldcsr.support"),
-    ("moe", "engine.models.moe.support"),
-    ("lmlte", "engine.models.lmlte.support"),
+    ("ldcsr", "engine.models.ldcsr.family"),
+    ("moe", "engine.models.moe.family"),
+    ("lmlte", "engine.models.lmlte.family"),
     ("torchscript", "engine.models.exported.torchscript"),
     ("onnx", "engine.models.exported.onnx"),
 )
@@ -64,7 +64,8 @@ class ModelCard:
             "name": self.name,
             "family": self.family,
             "bands": self.bands,
-            "scales": list(self.scale_range),
+            "scale_range": list(self.scale_range),
+            "scales": list(self.scale_range),  # the CLI contract's name (ARCHITECTURE.md)
             "file": str(self.file),
             "description": self.description,
             "options": self.options,
@@ -123,8 +124,23 @@ def find_card(name: str) -> ModelCard | None:
 DEFAULT_MODEL = "lmlte-default"
 
 
-def _support(module_path: str) -> ModuleType:
-    return importlib.import_module(module_path)
+def _declared() -> tuple[tuple[str, str], ...]:
+    """``FAMILIES``, checked: a duplicate id would make detection order ambiguous."""
+    ids = [fid for fid, _module in FAMILIES]
+    dupes = sorted({fid for fid in ids if ids.count(fid) > 1})
+    if dupes:
+        raise ModelError(f"model families registered twice: {', '.join(dupes)}; each family "
+                         "appears once in engine.models.registry.FAMILIES")
+    return FAMILIES
+
+
+def _support(fid: str, module_path: str) -> Family:
+    """The ``FAMILY`` of ``module_path`` (ImportError when the module cannot be imported)."""
+    family = getattr(importlib.import_module(module_path), "FAMILY", None)
+    if not isinstance(family, Family) or family.id != fid:
+        raise ModelError(f"module {module_path} does not define FAMILY = Family(id='{fid}', "
+                         "...): repair the ArbSR installation")
+    return family
 
 
 def _import_problem(module_path: str, exc: ImportError) -> str:
@@ -137,16 +153,16 @@ IMPORT_ADVICE = ("install the missing package into the engine's Python (pip inst
                  "requirements.txt) or repair the ArbSR installation")
 
 
-def family_support(family: str) -> ModuleType:
-    """The support module of ``family``.
+def family_support(family: str) -> Family:
+    """The :class:`Family` registered as ``family``.
 
     Raises:
         ModelError: unknown family, or its module cannot be imported (the message says why).
     """
-    for fid, module_path in FAMILIES:
+    for fid, module_path in _declared():
         if fid == family:
             try:
-                return _support(module_path)
+                return _support(fid, module_path)
             except ImportError as exc:
                 raise ModelError(f"model family '{family}' is unavailable: "
                                  f"{_import_problem(module_path, exc)}; {IMPORT_ADVICE}") from exc
@@ -180,7 +196,7 @@ def load_model(name_or_path: str | os.PathLike[str] | None = None, device: str |
             raise ModelError(f"the weights of model '{card.name}' are missing ({card.file}): "
                              "reinstall the plugin or re-clone the repository")
         return _load_path(card.file, name=card.name, device=dev, config=cfg, options=merged,
-                          family=card.family, support=support)
+                          family=card.family, support=support, scale_range=card.scale_range)
     path = Path(spec).expanduser()
     if not path.exists():
         names = ", ".join(c.name for c in list_models()) or "none"
@@ -194,30 +210,32 @@ def load_model(name_or_path: str | os.PathLike[str] | None = None, device: str |
 
 def _load_path(path: Path, *, name: str, device: torch.device, config: str | None,
                options: dict[str, Any], family: str | None = None,
-               support: ModuleType | None = None) -> SRModel:
+               support: Family | None = None,
+               scale_range: tuple[float, float] | None = None) -> SRModel:
     # File-type families (exported models) are recognised by suffix, before any unpickling.
     failed: list[tuple[str, ImportError]] = []
-    for fid, module_path in FAMILIES:
+    for fid, module_path in _declared():
         if family not in (None, fid):
             continue
         try:
-            mod = _support(module_path)
+            fam = _support(fid, module_path)
         except ImportError as exc:
             failed.append((module_path, exc))
             continue
-        suffixes = getattr(mod, "SUFFIXES", ())
-        if suffixes and path.suffix.lower() in suffixes:
-            return mod.load_file(path, name=name, device=device, config=config, options=options)
-    if support is not None:
+        if fam.load_file is not None and path.suffix.lower() in fam.suffixes:
+            return fam.load_file(path, name=name, device=device, config=config, options=options,
+                                 scale_range=scale_range)
+    if support is not None and support.load is not None:
         return support.load(read_checkpoint(path), name=name, device=device, config=config,
-                            options=options)
+                            options=options, **_scale_range(scale_range))
     return load_by_content(path, name=name, device=device, config=config, options=options,
                            failed=failed)
 
 
 def load_by_content(path: Path, *, name: str, device: torch.device, config: str | None,
                     options: dict[str, Any],
-                    failed: list[tuple[str, ImportError]] | None = None) -> SRModel:
+                    failed: list[tuple[str, ImportError]] | None = None,
+                    scale_range: tuple[float, float] | None = None) -> SRModel:
     """Load a checkpoint file with the first family whose ``detect`` accepts its content.
 
     A family module that cannot be imported is skipped (the others still load their files),
@@ -234,19 +252,26 @@ def load_by_content(path: Path, *, name: str, device: torch.device, config: str 
     except ModelError as exc:
         _raise_import_failures(path, failed, exc)
         raise
-    for _fid, module_path in FAMILIES:
+    for fid, module_path in _declared():
         try:
-            mod = _support(module_path)
+            fam = _support(fid, module_path)
         except ImportError as exc:
             if module_path not in seen:
                 failed.append((module_path, exc))
             continue
-        detect = getattr(mod, "detect", None)
-        if detect is not None and detect(checkpoint):
-            return mod.load(checkpoint, name=name, device=device, config=config, options=options)
+        if fam.detect is not None and fam.load is not None and fam.detect(checkpoint):
+            return fam.load(checkpoint, name=name, device=device, config=config, options=options,
+                            **_scale_range(scale_range))
     _raise_import_failures(path, failed, None)
     raise ModelError(f"'{path}' is not a checkpoint ArbSR can read (expected an LMF .pth, an "
                      "LDCSR .ckpt, an ArbSR checkpoint or an exported .pt/.onnx model)")
+
+
+def _scale_range(scale_range: tuple[float, float] | None) -> dict[str, Any]:
+    """The ``scale_range`` keyword of a family's ``load``: the card's, else the family default."""
+    if scale_range is None:
+        return {}
+    return {"scale_range": (float(scale_range[0]), float(scale_range[1]))}
 
 
 def _raise_import_failures(path: Path, failed: list[tuple[str, ImportError]],

@@ -22,7 +22,7 @@ import torch
 from engine.errors import Cancelled
 from engine.io import gdal_raster as gr
 from engine.io.windows import nearest_input
-from engine.models.descriptor import SRModel
+from engine.models.sr_model import SRModel
 from engine.normalization import BandStats, normalize
 from engine.pipeline.plan import BlockSpec, Plan
 from engine.pipeline.render import TileRenderer, fill_holes

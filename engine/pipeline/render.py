@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from engine.errors import ResourceError
 from engine.io.windows import alignment, centres, crop_for, output_size
-from engine.models.descriptor import SRModel
+from engine.models.sr_model import SRModel
 from engine.models.memory import is_out_of_memory
 from engine.pipeline.plan import block_seed
 

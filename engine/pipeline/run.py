@@ -30,7 +30,7 @@ from osgeo import gdal
 from engine.errors import EngineError, OutputError, ParameterError
 from engine.io import gdal_raster as gr
 from engine.io.windows import output_size, pixel_size
-from engine.models.descriptor import SRModel
+from engine.models.sr_model import SRModel
 from engine.pipeline.block import BlockWorker, Job, ModelRef, check_cancel, default_threads
 from engine.pipeline.executors import run_in_process, run_local_workers, run_ray
 from engine.pipeline.parts import PartsFolder, make_manifest, parts_folder, weights_hash

@@ -21,11 +21,9 @@ Here ``a_t`` is the cumulative product of ``1 - beta`` ("alphas_cumprod").
 from __future__ import annotations
 
 import math
-from typing import Any
-
 import torch
 
-from engine.schedulers.base import Scheduler, StepOutput
+from engine.schedulers.base import Scheduler, StepOutput, frozen_config
 
 
 def make_betas(schedule: str, num_train_timesteps: int, *, beta_start: float = 1e-4,
@@ -63,7 +61,7 @@ class DDIMScheduler(Scheduler):
         num_train_timesteps: T, steps of the training (forward) process.
         beta_schedule: ``"cosine"`` or ``"linear"``.
         prediction_type: what the network outputs: ``"epsilon"`` or ``"v"``.
-        eta: DDIM stochasticity (0 = deterministic ODE-like sampling).
+        eta: default DDIM stochasticity of :meth:`step` (0 = deterministic ODE-like sampling).
         clip_sample: clamp the predicted ``x_0`` to [-clip_sample, clip_sample] (None = off).
     """
 
@@ -73,18 +71,34 @@ class DDIMScheduler(Scheduler):
                  beta_end: float = 0.02) -> None:
         if prediction_type not in ("epsilon", "v"):
             raise ValueError(f"unknown prediction type '{prediction_type}': use 'epsilon' or 'v'")
-        self.config: dict[str, Any] = {
-            "num_train_timesteps": num_train_timesteps, "beta_schedule": beta_schedule,
-            "prediction_type": prediction_type, "eta": eta, "clip_sample": clip_sample,
-            "beta_start": beta_start, "beta_end": beta_end}
-        self.num_train_timesteps = num_train_timesteps
-        self.prediction_type = prediction_type
-        self.eta = eta
-        self.clip_sample = clip_sample
+        self.config = frozen_config(
+            num_train_timesteps=num_train_timesteps, beta_schedule=beta_schedule,
+            prediction_type=prediction_type, eta=eta, clip_sample=clip_sample,
+            beta_start=beta_start, beta_end=beta_end)
         self.betas = make_betas(beta_schedule, num_train_timesteps, beta_start=beta_start,
                                 beta_end=beta_end)
         self.alphas_cumprod = torch.cumprod(1.0 - self.betas, dim=0)
         self.timesteps = None
+
+    @property
+    def num_train_timesteps(self) -> int:
+        """T, steps of the training (forward) process."""
+        return int(self.config["num_train_timesteps"])
+
+    @property
+    def prediction_type(self) -> str:
+        """What the network outputs: ``"epsilon"`` or ``"v"``."""
+        return str(self.config["prediction_type"])
+
+    @property
+    def eta(self) -> float:
+        """Default DDIM stochasticity of :meth:`step` (a call may pass its own)."""
+        return float(self.config["eta"])
+
+    @property
+    def clip_sample(self) -> float | None:
+        """Clamp of the predicted ``x_0`` (None = off)."""
+        return self.config["clip_sample"]
 
     # ---------------------------------------------------------------- training (DDPM) side
     def add_noise(self, x0: torch.Tensor, noise: torch.Tensor,
@@ -140,14 +154,18 @@ class DDIMScheduler(Scheduler):
         return x0, eps
 
     def step(self, model_output: torch.Tensor, timestep: int, sample: torch.Tensor, *,
-             generator: torch.Generator | None = None,
+             eta: float | None = None, generator: torch.Generator | None = None,
              noise: torch.Tensor | None = None) -> StepOutput:
-        """One DDIM step from ``timestep`` to the next chosen timestep (eq. 12 of Song et al.)."""
+        """One DDIM step from ``timestep`` to the next chosen timestep (eq. 12 of Song et al.).
+
+        ``eta`` (None = ``config["eta"]``) sets sigma_t (eq. 16) for this call only.
+        """
+        eta = self.eta if eta is None else float(eta)
         prev_t = self._prev_timestep(timestep)
         a_t = self.alphas_cumprod[int(timestep)].item()
         a_prev = self.alphas_cumprod[prev_t].item() if prev_t >= 0 else 1.0
         x0, eps = self.predict_x0_eps(model_output, timestep, sample)
-        sigma = self.eta * math.sqrt((1 - a_prev) / (1 - a_t)) * math.sqrt(1 - a_t / a_prev)
+        sigma = eta * math.sqrt((1 - a_prev) / (1 - a_t)) * math.sqrt(1 - a_t / a_prev)
         direction = math.sqrt(max(1 - a_prev - sigma ** 2, 0.0)) * eps
         prev = math.sqrt(a_prev) * x0 + direction
         if sigma > 0:

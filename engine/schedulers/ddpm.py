@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from engine.schedulers.base import Scheduler, StepOutput
+from engine.schedulers.base import Scheduler, StepOutput, frozen_config
 
 BUFFER_NAMES = ("betas", "alphas_cumprod", "alphas_cumprod_prev", "sqrt_alphas_cumprod",
                 "sqrt_one_minus_alphas_cumprod", "log_one_minus_alphas_cumprod",
@@ -67,10 +67,15 @@ class DDPMScheduler(Scheduler):
         missing = [k for k in BUFFER_NAMES if k not in self.train_buffers]
         if missing:
             raise ValueError(f"schedule buffers missing: {missing}")
-        self.num_train_timesteps = int(self.train_buffers["betas"].shape[0])
+        self.config = frozen_config(num_train_timesteps=int(self.train_buffers["betas"].shape[0]))
         self.timesteps = None
         self._active: dict[str, torch.Tensor] = {}
         self._index: dict[int, int] = {}
+
+    @property
+    def num_train_timesteps(self) -> int:
+        """T, steps of the schedule."""
+        return int(self.config["num_train_timesteps"])
 
     @classmethod
     def from_buffers(cls, state: dict[str, torch.Tensor]) -> DDPMScheduler:
@@ -111,13 +116,21 @@ class DDPMScheduler(Scheduler):
         return a.to(x0.dtype) * x0 + b.view(-1, 1, 1, 1).to(x0.dtype) * noise
 
     def step(self, model_output: torch.Tensor, timestep: int, sample: torch.Tensor, *,
-             generator: torch.Generator | None = None,
+             eta: float | None = None, generator: torch.Generator | None = None,
              noise: torch.Tensor | None = None) -> StepOutput:
         """One reverse step from ``sample`` = x_t with predicted noise ``model_output``.
 
         ``noise`` replays a recorded N(0, I) draw; otherwise it is drawn from ``generator``
         (on the sample's device). The last step (t = smallest) adds no noise and draws none.
+        ``eta``: None or 1, the only value of ancestral sampling (its posterior variance is
+        DDIM's sigma_t at eta = 1).
+
+        Raises:
+            ValueError: another ``eta`` (use :class:`~engine.schedulers.ddim.DDIMScheduler`).
         """
+        if eta is not None and float(eta) != 1.0:
+            raise ValueError(f"DDPM sampling is ancestral (eta = 1), got eta={eta}: use the "
+                             "DDIM scheduler for other values")
         timesteps = self._check_ready()
         i = self._index[int(timestep)]
         buf = {k: float(v[i]) for k, v in self._active.items()}

@@ -28,7 +28,7 @@ from torch import nn
 from engine.device import resolve_device
 from engine.errors import ModelError, ParameterError
 from engine.models.checkpoints import read_checkpoint
-from engine.models.lmlte.network import build_lmlte
+from engine.models.lmlte.checkpoint import build_lmlte
 from engine.progress import Log, Metric, Progress, ProgressCallback, ignore
 from engine.train import config as cfgmod
 from engine.train.data import Pair, PairSampler, load_sources, validation_pairs

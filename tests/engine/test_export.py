@@ -22,10 +22,11 @@ from torch import nn
 
 from engine.errors import ModelError, OutputError, ParameterError
 from engine.export import export_model, run_exported
-from engine.models.descriptor import SRModel
-from engine.models.exported import ExportedSRModel, ExportMeta, axis_coords, cell_factor
-from engine.models.lmlte.network import OFFICIAL_EDSR_B_ARGS
+from engine.models.exported import ExportedSRModel, ExportMeta
+from engine.models.lmlte.checkpoint import OFFICIAL_EDSR_B_ARGS
+from engine.models.lmlte.coords import cell_factor, make_coord_axis
 from engine.models.registry import load_model
+from engine.models.sr_model import SRModel
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "lmlte"
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,7 +76,7 @@ class TinySRModel(SRModel):
     def upscale(self, lr, size, *, clamp=True, **kwargs):  # type: ignore[no-untyped-def]
         h, w = lr.shape[-2:]
         out_h, out_w = size
-        ys, xs = torch.from_numpy(axis_coords(out_h)), torch.from_numpy(axis_coords(out_w))
+        ys, xs = make_coord_axis(out_h), make_coord_axis(out_w)
         coord = torch.stack(torch.meshgrid(ys, xs, indexing="ij"), -1).reshape(1, -1, 2)
         f = cell_factor(out_h / h, out_w / w, 4.0)
         cell = torch.tensor([float(np.float32(2 / out_h)) * f, float(np.float32(2 / out_w)) * f])

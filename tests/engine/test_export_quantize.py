@@ -7,9 +7,10 @@ import pytest
 import torch
 from torch import nn
 
+from engine.bench.optimise import OptimisedSRModel, optimise
 from engine.errors import ParameterError
-from engine.quantize import (OptimisedSRModel, autocast_dtype, inference_context, optimise,
-                             prune_magnitude, quantize_dynamic_int8, sparsity)
+from engine.precision import autocast_dtype, inference_context
+from engine.quantize import prune_magnitude, quantize_dynamic_int8, sparsity
 from tests.engine.test_export import TinySRModel, tiny_model
 
 
@@ -125,6 +126,6 @@ def test_static_int8_encoder_with_calibration(tiny):
     lr = _lr(7)
     assert float((fast.upscale(lr, (28, 36)) - tiny.upscale(lr, (28, 36))).abs().mean()) < 0.05
     with pytest.raises(ParameterError, match="calibration"):
-        from engine.quantize import quantize_static_encoder
+        from engine.bench.optimise import quantize_static_encoder
 
         quantize_static_encoder(tiny.module, [])

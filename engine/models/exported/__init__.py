@@ -24,11 +24,11 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 
 from engine.errors import ModelError, ParameterError
-from engine.models.descriptor import SRModel
+from engine.models.lmlte.coords import grid_query, image_query
+from engine.models.sr_model import SRModel
 
 #: Version of the metadata layout written by :mod:`engine.export`.
 FORMAT_VERSION = 1
@@ -94,24 +94,14 @@ class ExportMeta:
                              "with python -m engine export") from exc
 
 
-def axis_coords(n: int) -> np.ndarray:
-    """Pixel-centre coordinates of an axis of ``n`` pixels in (-1, 1), float32, shape (n,).
-
-    Computed as ``float32(-1 + 1/n) + float32(2/n) * i`` (the official ``make_coord`` values bit
-    for bit), so full-image queries reproduce the eager model exactly.
-    """
-    return np.float32(-1 + 1 / n) + np.float32(2 / n) * np.arange(n, dtype=np.float32)
-
-
-def cell_factor(scale_y: float, scale_x: float, clip: float) -> float:
-    """The official LMLTE cell clip: ``max(max(sy, sx) / clip, 1)``."""
-    return max(max(scale_y, scale_x) / clip, 1.0)
-
-
+@dataclass(kw_only=True)
 class ExportedSRModel(SRModel):
     """Base of the TorchScript and ONNX wrappers: coordinates, normalisation, chunking.
 
     Subclasses implement :meth:`_forward` on normalised tensors; everything else is here.
+
+    Attributes:
+        meta: the metadata stored in the file.
     """
 
     meta: ExportMeta
@@ -132,10 +122,7 @@ class ExportedSRModel(SRModel):
         out_h, out_w = int(size[0]), int(size[1])
         if out_h < 1 or out_w < 1:
             raise ParameterError(f"output size {size} is empty: give a positive size")
-        ys = torch.from_numpy(axis_coords(out_h))
-        xs = torch.from_numpy(axis_coords(out_w))
-        factor = cell_factor(out_h / h, out_w / w, self.meta.cell_clip)
-        cell = (float(np.float32(2 / out_h)) * factor, float(np.float32(2 / out_w)) * factor)
+        ys, xs, cell = image_query(h, w, out_h, out_w, clip=self.meta.cell_clip)
         return self._render(lr, ys, xs, cell, clamp)
 
     def upscale_grid(self, lr: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor,
@@ -143,11 +130,7 @@ class ExportedSRModel(SRModel):
                      **kwargs: Any) -> torch.Tensor:
         """Render output pixels centred at LR positions ``rows`` x ``cols`` (see SRModel)."""
         h, w = int(lr.shape[-2]), int(lr.shape[-1])
-        ys = (torch.as_tensor(rows, dtype=torch.float64) * (2.0 / h) - 1.0).float()
-        xs = (torch.as_tensor(cols, dtype=torch.float64) * (2.0 / w) - 1.0).float()
-        dy, dx = float(pixel[0]), float(pixel[1])
-        factor = cell_factor(1.0 / dy, 1.0 / dx, self.meta.cell_clip)
-        cell = (2.0 * dy / h * factor, 2.0 * dx / w * factor)
+        ys, xs, cell = grid_query(h, w, rows, cols, pixel, clip=self.meta.cell_clip)
         return self._render(lr, ys, xs, cell, clamp)
 
     def describe(self) -> dict[str, Any]:
@@ -183,19 +166,22 @@ class ExportedSRModel(SRModel):
         return out.clamp(0.0, 1.0) if clamp else out
 
 
-def model_kwargs(meta: ExportMeta, name: str) -> dict[str, Any]:
-    """The SRModel fields an exported file determines."""
+def model_kwargs(meta: ExportMeta, name: str, family: str,
+                 scale_range: tuple[float, float] | None = None) -> dict[str, Any]:
+    """The SRModel fields an exported file determines (a card's ``scale_range`` wins)."""
+    low, high = scale_range or meta.scale_range
     return {
         "name": name,
-        "family": "",  # set by the format module
+        "family": family,
         "in_channels": int(meta.in_channels),
         "out_channels": int(meta.out_channels),
-        "scale_range": (float(meta.scale_range[0]), float(meta.scale_range[1])),
+        "scale_range": (float(low), float(high)),
         "halo": int(meta.halo),
         "stochastic": False,
         "options": {},
+        "supports_grid": True,
+        "meta": meta,
     }
 
 
-__all__ = ["ExportMeta", "ExportedSRModel", "FORMAT_VERSION", "MAX_QUERIES", "axis_coords",
-           "cell_factor", "model_kwargs"]
+__all__ = ["ExportMeta", "ExportedSRModel", "FORMAT_VERSION", "MAX_QUERIES", "model_kwargs"]

@@ -7,6 +7,7 @@ JSON is stored in the model's ``metadata_props`` under ``arbsr``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,9 @@ import torch
 from torch import nn
 
 from engine.errors import DeviceError, ModelError
-from engine.models.descriptor import SRModel
 from engine.models.exported import ExportedSRModel, ExportMeta, model_kwargs
+from engine.models.family import Family
+from engine.models.sr_model import SRModel
 
 SUFFIXES = (".onnx",)
 META_KEY = "arbsr"
@@ -46,6 +48,7 @@ def providers_for(device: torch.device, available: list[str]) -> list[str]:
     return ["CPUExecutionProvider"]
 
 
+@dataclass(kw_only=True)
 class OnnxSRModel(ExportedSRModel):
     """An exported ONNX graph run by an onnxruntime session (``module`` is a placeholder)."""
 
@@ -70,7 +73,7 @@ class OnnxSRModel(ExportedSRModel):
 
 
 def load_file(path: Path, *, name: str, device: torch.device, config: str | None,
-              options: dict[str, Any]) -> SRModel:
+              options: dict[str, Any], scale_range: tuple[float, float] | None = None) -> SRModel:
     """Load an exported ONNX file into an onnxruntime session for ``device``."""
     ort = _onnxruntime()
     path = Path(path)
@@ -90,9 +93,8 @@ def load_file(path: Path, *, name: str, device: torch.device, config: str | None
         raise ModelError(f"'{path}' is an ONNX file without ArbSR metadata: export models with "
                          "python -m engine export so that ArbSR knows how to call them")
     meta = ExportMeta.from_json(text, str(path))
-    model = OnnxSRModel(module=nn.Identity(), **model_kwargs(meta, name))
-    model.family = "onnx"
-    model.meta = meta
-    model.session = session
-    model.run_device = device
-    return model
+    return OnnxSRModel(module=nn.Identity(), session=session, run_device=device,
+                       **model_kwargs(meta, name, "onnx", scale_range))
+
+
+FAMILY = Family(id="onnx", suffixes=SUFFIXES, load_file=load_file)

@@ -15,8 +15,9 @@ from typing import Any
 import torch
 
 from engine.errors import ModelError
-from engine.models.descriptor import SRModel
 from engine.models.exported import ExportedSRModel, ExportMeta, model_kwargs
+from engine.models.family import Family
+from engine.models.sr_model import SRModel
 
 SUFFIXES = (".pt", ".ts", ".torchscript")
 META_NAME = "arbsr.json"
@@ -44,11 +45,12 @@ def is_torchscript(path: Path) -> bool:
 
 
 def load_file(path: Path, *, name: str, device: torch.device, config: str | None,
-              options: dict[str, Any]) -> SRModel:
+              options: dict[str, Any], scale_range: tuple[float, float] | None = None) -> SRModel:
     """Load an exported TorchScript file onto ``device`` (or any ``.pt`` checkpoint, see above)."""
     path = Path(path)
     if not is_torchscript(path):
-        return _load_checkpoint(path, name=name, device=device, config=config, options=options)
+        return _load_checkpoint(path, name=name, device=device, config=config, options=options,
+                                scale_range=scale_range)
     extra = {META_NAME: ""}
     try:
         # Traced graphs keep the device of the trace for the tensors they create (coordinate
@@ -66,15 +68,17 @@ def load_file(path: Path, *, name: str, device: torch.device, config: str | None
     if traced_on.type == device.type:
         module = module.to(device)
     module.eval()
-    model = TorchScriptSRModel(module=module, **model_kwargs(meta, name))
-    model.family = "torchscript"
-    model.meta = meta
-    return model
+    return TorchScriptSRModel(module=module,
+                              **model_kwargs(meta, name, "torchscript", scale_range))
 
 
 def _load_checkpoint(path: Path, *, name: str, device: torch.device, config: str | None,
-                     options: dict[str, Any]) -> SRModel:
+                     options: dict[str, Any], scale_range: tuple[float, float] | None) -> SRModel:
     # A plain torch checkpoint saved as .pt: detect its family by content, as for .pth files.
     from engine.models.registry import load_by_content
 
-    return load_by_content(path, name=name, device=device, config=config, options=options)
+    return load_by_content(path, name=name, device=device, config=config, options=options,
+                           scale_range=scale_range)
+
+
+FAMILY = Family(id="torchscript", suffixes=SUFFIXES, load_file=load_file)

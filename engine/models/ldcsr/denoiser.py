@@ -19,19 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.models.diffusion_blocks import timestep_embedding
 from engine.models.ldcsr.config import UNetConfig
-
-
-def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
-    """Sinusoidal embedding (B,) -> (B, dim): [cos(t f_i), sin(t f_i)], f_i = P^(-i/half)."""
-    half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32,
-                                                           device=t.device) / half)
-    args = t[:, None].float() * freqs[None]
-    emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
-    if dim % 2:
-        emb = torch.cat([emb, torch.zeros_like(emb[:, :1])], dim=-1)
-    return emb
 
 
 class GroupNorm32(nn.GroupNorm):

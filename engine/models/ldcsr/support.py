@@ -15,20 +15,23 @@ Recognised layouts (``ckpt`` is the dict read from the file):
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from engine.errors import ModelError, ParameterError
-from engine.models.descriptor import SRModel
 from engine.models.ldcsr.autoencoder import AutoencoderKL
 from engine.models.ldcsr.config import (LDCSRConfig, default_config, from_yaml_dict,
                                         load_yaml)
 from engine.models.ldcsr.network import LDCSRNet, from_lightning_state_dict
 from engine.models.ldcsr.sampler import MODES, super_resolve
+from engine.models.sr_model import SRModel
 from engine.schedulers.ddpm import DDPMScheduler
 
+#: Scale range of a model loaded without a card (the paper's; the card's ``scale_range`` wins).
+SCALE_RANGE = (1.0, 4.0)
 #: Key of the official-format config dict embedded in checkpoints we write.
 CONFIG_KEY = "arbsr_config"
 #: Sampling: outputs smaller than this (per side) are computed on a reflect-padded input and
@@ -117,8 +120,13 @@ def load_first_stage(ckpt: dict[str, Any], cfg: LDCSRConfig) -> AutoencoderKL:
     return ae
 
 
+@dataclass(kw_only=True)
 class LDCSRModel(SRModel):
-    """Loaded LDCSR model; :meth:`upscale` runs the sampler of ``mode`` (see the family docs)."""
+    """Loaded LDCSR model; :meth:`upscale` runs the sampler of ``mode`` (see the family docs).
+
+    Attributes:
+        scheduler: the DDPM schedule of the checkpoint (its settings never change per call).
+    """
 
     scheduler: DDPMScheduler
 
@@ -213,7 +221,8 @@ def _pad(x: torch.Tensor, pad_h: int, pad_w: int) -> torch.Tensor:
 
 
 def load(ckpt: dict[str, Any], *, name: str, device: torch.device, config: str | None = None,
-         options: dict[str, Any] | None = None) -> LDCSRModel:
+         options: dict[str, Any] | None = None,
+         scale_range: tuple[float, float] = SCALE_RANGE) -> LDCSRModel:
     """Build the LDCSR model of ``ckpt`` on ``device`` (EMA UNet weights when present).
 
     Options: ``mode`` (``sample`` | ``fast``), ``steps``, ``use_ema`` (default True),
@@ -237,8 +246,6 @@ def load(ckpt: dict[str, Any], *, name: str, device: torch.device, config: str |
     if half:
         net = net.half()
     mode = options.get("mode", "sample")
-    model = LDCSRModel(name=name, family="ldcsr", module=net, in_channels=3, out_channels=3,
-                       scale_range=(1.0, 4.0), halo=16, stochastic=mode == "sample",
-                       options=options)
-    model.scheduler = scheduler
-    return model
+    return LDCSRModel(name=name, family="ldcsr", module=net, in_channels=3, out_channels=3,
+                      scale_range=scale_range, halo=16, stochastic=mode == "sample",
+                      options=options, supports_grid=False, scheduler=scheduler)

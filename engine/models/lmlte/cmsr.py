@@ -32,7 +32,8 @@ import torch
 import torch.nn.functional as F
 
 from engine.errors import ModelError
-from engine.models.lmlte.network import MAX_TRAIN_SCALE, LMLTE, default_chunk, make_coord
+from engine.models.lmlte.coords import cell_factor, cell_size, make_coord
+from engine.models.lmlte.network import LMLTE, default_chunk
 
 Tables = dict[float, dict[float, float]]
 
@@ -183,10 +184,8 @@ def render_cmsr(net: LMLTE, lut: dict[str, Any], mod: torch.Tensor, ys: torch.Te
             if idx.numel() == 0:
                 continue
             coords = q_coord[0, idx][None]
-            cval = torch.ones(1, 2, device=inp.device)
-            cval[:, 0] *= 2 / qh
-            cval[:, 1] *= 2 / qw
-            cval = cval * max(s / MAX_TRAIN_SCALE, 1)
+            factor = cell_factor(s, s)
+            cval = torch.tensor((cell_size(qh, factor), cell_size(qw, factor)), device=inp.device)
             cells = cval.view(1, 1, 2).expand(1, coords.shape[1], 2)
             pred = net.render(lut_b, coords, cells, chunk).float()[0]
             rendered += idx.numel()
@@ -249,12 +248,10 @@ def update_table(net: LMLTE, inp: torch.Tensor, target: float, table: dict[float
     chunk = chunk or default_chunk(inp.device)
     h, w = inp.shape[-2:]
     hh, ww = round(h * target), round(w * target)
-    factor = max(target / MAX_TRAIN_SCALE, 1.0)
+    factor = cell_factor(target, target)
     coord = make_coord(hh, ww, inp.device).view(1, -1, 2)
-    cell = torch.ones_like(coord[:, :1])
-    cell[..., 0] *= 2 / hh
-    cell[..., 1] *= 2 / ww
-    cell = cell * factor
+    cell = torch.tensor((cell_size(hh, factor), cell_size(ww, factor)),
+                        device=inp.device).view(1, 1, 2)
     lat = net.encode(inp)
     mod = net.modulations(lat, cell)
     lut = net.tables(lat, mod)
@@ -267,9 +264,8 @@ def update_table(net: LMLTE, inp: torch.Tensor, target: float, table: dict[float
             break
         qh, qw = int(h * scale), int(w * scale)
         q_coord = make_coord(qh, qw, inp.device).view(1, -1, 2)
-        q_cell = torch.ones_like(q_coord[:, :1])
-        q_cell[..., 0] *= 2 / qh
-        q_cell[..., 1] *= 2 / qw
+        q_cell = torch.tensor((cell_size(qh, 1.0), cell_size(qw, 1.0)),
+                              device=inp.device).view(1, 1, 2)
         q_pred = net.render(lut, q_coord, q_cell.expand(1, q_coord.shape[1], 2), chunk)[0].float()
         pred = _sample(q_pred.t().reshape(1, -1, qh, qw), coord, "bilinear")
         best = table[scale]

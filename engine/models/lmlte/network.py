@@ -1,6 +1,6 @@
 """LMLTE: latent-modulated local texture estimator (He et al., "Latent Modulated Function for
 Computational Optimal Continuous Image Representation", CVPR 2024), built from the official
-``model.args`` of an LMF checkpoint and loading its state dict with ``strict=True``.
+``model.args`` of an LMF checkpoint (loading and saving: :mod:`engine.models.lmlte.checkpoint`).
 
 Pipeline for an LR image ``inp`` (B, C, h, w), normalised to [-1, 1]:
 
@@ -16,6 +16,7 @@ Pipeline for an LR image ``inp`` (B, C, h, w), normalised to [-1, 1]:
 
 Coordinates follow LIIF: ``coord`` (B, Q, 2) pixel centres in (-1, 1), ``[..., 0]`` = row (y),
 ``[..., 1]`` = column (x); ``cell`` (B, Q, 2) the output pixel size in the same units (2/H, 2/W).
+Both are defined in :mod:`engine.models.lmlte.coords`.
 
 Why this is faster than the reference while giving the same numbers: the reference resamples every
 16-channel modulation slice with ``grid_sample`` per query. Here the nearest LR pixel of each
@@ -26,22 +27,15 @@ tables, layer by layer, inside bounded query chunks.
 
 from __future__ import annotations
 
-import copy
 import math
-import os
-from pathlib import Path
 from typing import Any, Mapping
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.errors import ModelError
 from engine.models.encoders import make_encoder
-
-#: Highest training scale of the official models (cell clip and CMSR start above it).
-MAX_TRAIN_SCALE = 4
+from engine.models.lmlte.coords import make_coord, size_tensor
 
 #: Default number of query points rendered at once (bounds the working memory). On CPUs a
 #: chunk whose per-layer activations stay in cache is about twice as fast as a large one; GPUs
@@ -51,33 +45,13 @@ CPU_CHUNK = 8192
 #: LR pixels per latent-MLP block.
 MOD_BLOCK = 16384
 CUDA_CHUNK = 262144
+#: Offset directions (vy, vx) of the four local-ensemble members.
+ENSEMBLE_SIGNS = ((-1.0, -1.0), (-1.0, 1.0), (1.0, -1.0), (1.0, 1.0))
 
 
 def default_chunk(device: torch.device) -> int:
     """Query chunk used when the caller gives none: fast and memory-bounded on ``device``."""
     return CUDA_CHUNK if device.type == "cuda" else CPU_CHUNK
-
-
-def make_coord_axis(n: int, device: torch.device | str | None = None) -> torch.Tensor:
-    """Pixel-centre coordinates of an axis of length ``n`` in (-1, 1), float32, shape (n,).
-
-    Computed as ``float32(-1 + 1/n) + float32(2/n) * i`` like the reference ``make_coord`` (the
-    last bit matters where an output centre coincides with an LR centre).
-    """
-    seq = np.float32(-1 + 1 / n) + np.float32(2 / n) * np.arange(n, dtype=np.float32)
-    return torch.from_numpy(seq.astype(np.float32)).to(device)
-
-
-def make_coord(h: int, w: int, device: torch.device | str | None = None) -> torch.Tensor:
-    """Grid of pixel centres, (h, w, 2) float32, ``[..., 0]`` = row, ``ij`` indexing."""
-    ys = make_coord_axis(h, device)
-    xs = make_coord_axis(w, device)
-    return torch.stack(torch.meshgrid(ys, xs, indexing="ij"), dim=-1)
-
-
-def cell_factor(scale_y: float, scale_x: float) -> float:
-    """The reference cell clip: ``max(max(sy, sx) / 4, 1)`` (cells beyond x4 stay at x4 size)."""
-    return max(max(scale_y, scale_x) / MAX_TRAIN_SCALE, 1.0)
 
 
 class MLP(nn.Module):
@@ -242,7 +216,7 @@ class LMLTE(nn.Module):
             if cell is None:
                 raise ValueError("cell_decode models need the query cell")
             rel_cell = cell[:, :n] if cell.shape[1] >= n else cell[:, :1]
-            rel_cell = rel_cell * torch.tensor([h, w], dtype=cell.dtype, device=cell.device)
+            rel_cell = rel_cell * size_tensor(h, w, cell.dtype, cell.device)
         # Row blocks of LR pixels bound the hypernet's working memory (its hidden layer is wide).
         block = max(1, MOD_BLOCK // max(bs, 1))
         outs = []
@@ -327,17 +301,19 @@ class LMLTE(nn.Module):
         bs, q = coord.shape[:2]
         h, w = t["h"], t["w"]
         if self.local_ensemble:
-            # (vy, vx) in (-,-), (-,+), (+,-), (+,+); +1e-6 on both axes for every member.
-            offs = [[vy / h + 1e-6, vx / w + 1e-6] for vy in (-1, 1) for vx in (-1, 1)]
+            # (vy, vx) in (-,-), (-,+), (+,-), (+,+); +1e-6 on both axes for every member,
+            # computed in float64 then rounded, as the reference does in Python floats.
+            signs = torch.tensor(ENSEMBLE_SIGNS, dtype=torch.float64, device=coord.device)
+            offs = (signs / size_tensor(h, w, torch.float64, coord.device) + 1e-6).float()
         else:
-            offs = [[0.0, 0.0]]
-        n_ens = len(offs)
-        shift = torch.tensor(offs, dtype=torch.float32, device=coord.device).view(1, n_ens, 1, 2)
+            offs = torch.zeros(1, 2, dtype=torch.float32, device=coord.device)
+        n_ens = len(ENSEMBLE_SIGNS) if self.local_ensemble else 1
+        shift = offs.view(1, n_ens, 1, 2)
         coords = (coord.unsqueeze(1) + shift).clamp_(-1 + 1e-6, 1 - 1e-6).view(bs, n_ens * q, 2)
         # Nearest LR pixel of every member, with grid_sample's own rounding (ties as reference).
         look = F.grid_sample(t["lookup"], coords.flip(-1).unsqueeze(1), mode="nearest",
                              align_corners=False)[:, :, 0, :]  # (B, 3, n*Q)
-        hw_t = torch.tensor([h, w], dtype=torch.float32, device=coord.device)
+        hw_t = size_tensor(h, w, torch.float32, coord.device)
         rel = (coord.unsqueeze(1) - look[:, :2].permute(0, 2, 1).view(bs, n_ens, q, 2)) * hw_t
         # Offset of each batch item's rows in the tables, added even for one item: a Python
         # branch on the batch size would be frozen into an exported (traced) graph.
@@ -396,93 +372,3 @@ class LMLTE(nn.Module):
         lat = self.encode(inp)
         mod = self.modulations(lat, cell)
         return self.render(self.tables(lat, mod), coord, cell, chunk)
-
-
-# --------------------------------------------------------------------------------------------
-# building, loading and saving in the official layout
-
-#: model.args of the official EDSR-baseline LM-LTE (LMF configs/train-lmf/train_edsr-baseline-lmlte.yaml):
-#: the fixtures' reference checkpoint and the bench model.
-OFFICIAL_EDSR_B_ARGS: dict[str, Any] = {
-    "encoder_spec": {"name": "edsr-baseline", "args": {"no_upsampling": True}},
-    "imnet_spec": {"name": "lmmlp", "args": {"out_dim": 3, "hidden_dim": 16, "hidden_depth": 8,
-                                             "mod_scale": True, "mod_shift": True}},
-    "hypernet_spec": {"name": "mlp", "args": {"out_dim": 288, "hidden_list": [288]}},
-    "hidden_dim": 128, "local_ensemble": True, "cell_decode": True, "mod_input": True,
-}
-
-
-def build_lmlte(args: Mapping[str, Any]) -> LMLTE:
-    """An LMLTE network from the official ``model.args`` (copied; unknown keys ignored)."""
-    try:
-        return LMLTE(**copy.deepcopy(dict(args)))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelError(f"the LMLTE model args cannot be built ({exc}): the checkpoint's "
-                         "'model.args' is not an LMF LMLTE configuration") from exc
-
-
-def is_lmlte_checkpoint(ckpt: Any) -> bool:
-    """True for the official layout ``{'model': {'name': 'lmlte', 'args': {...}, 'sd': {...}}}``."""
-    model = ckpt.get("model") if isinstance(ckpt, Mapping) else None
-    return (isinstance(model, Mapping) and model.get("name") == "lmlte"
-            and isinstance(model.get("args"), Mapping) and isinstance(model.get("sd"), Mapping))
-
-
-def network_from_checkpoint(ckpt: Mapping[str, Any], source: str = "checkpoint") -> LMLTE:
-    """Build the network of an official-layout checkpoint and load its weights strictly.
-
-    Raises:
-        ModelError: not an LMLTE checkpoint, or weights that do not fit its args.
-    """
-    if not is_lmlte_checkpoint(ckpt):
-        raise ModelError(f"{source} is not an LMF LMLTE checkpoint (expected "
-                         "{'model': {'name': 'lmlte', 'args', 'sd'}}): give an LMLTE .pth file")
-    spec = ckpt["model"]
-    net = build_lmlte(spec["args"])
-    try:
-        net.load_state_dict(spec["sd"], strict=True)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0][:200]
-        raise ModelError(f"the weights in {source} do not match its LMLTE args ({first}): the "
-                         "file is damaged or was edited; re-export it") from exc
-    return net
-
-
-def load_lmlte(path: str | os.PathLike[str]) -> LMLTE:
-    """Read an official-layout ``.pth`` (weights-only unpickling) and return the network."""
-    from engine.models.checkpoints import read_checkpoint
-
-    return network_from_checkpoint(read_checkpoint(path), source=f"'{path}'")
-
-
-def checkpoint_dict(model_args: Mapping[str, Any], state_dict: Mapping[str, torch.Tensor],
-                    optimizer: Mapping[str, Any] | None = None, epoch: int = 0) -> dict[str, Any]:
-    """The official layout ``{'model': {'name': 'lmlte', 'args', 'sd'}, 'optimizer', 'epoch'}``.
-
-    ``optimizer`` is ``{'name', 'args', 'sd'}`` as the reference writes it (None -> a fresh Adam
-    record with no state, like an untrained reference checkpoint).
-    """
-    args = {k: copy.deepcopy(v) for k, v in dict(model_args).items() if k != "cmsr_spec"}
-    sd = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
-    if optimizer is None:
-        optimizer = {"name": "adam", "args": {"lr": 1e-4},
-                     "sd": {"state": {}, "param_groups": []}}
-    return {"model": {"name": "lmlte", "args": args, "sd": sd},
-            "optimizer": dict(optimizer), "epoch": int(epoch)}
-
-
-def save_checkpoint(path: str | os.PathLike[str], model_args: Mapping[str, Any],
-                    state_dict: Mapping[str, torch.Tensor], optimizer: Mapping[str, Any] | None = None,
-                    epoch: int = 0, **extra: Any) -> Path:
-    """Write an official-layout checkpoint (readable by the reference ``test.py``).
-
-    Written to a temporary file and renamed, so an interrupted save leaves no broken file.
-    Extra keyword entries are stored at the top level (ignored by the reference tools).
-    """
-    path = Path(path)
-    ck = checkpoint_dict(model_args, state_dict, optimizer, epoch)
-    ck.update(extra)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(ck, tmp)
-    os.replace(tmp, path)
-    return path

@@ -14,26 +14,26 @@ Options (``load_model(..., cmsr=..., chunk=..., precision=...)`` or per call):
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Mapping
 
 import torch
 
 from engine.errors import ParameterError
-from engine.models.descriptor import SRModel
-from engine.models.lmlte.network import (LMLTE, MAX_TRAIN_SCALE, cell_factor, default_chunk,
-                                         is_lmlte_checkpoint, make_coord_axis,
-                                         network_from_checkpoint)
+from engine.models.lmlte.checkpoint import is_lmlte_checkpoint, network_from_checkpoint
+from engine.models.lmlte.coords import MAX_TRAIN_SCALE, grid_query, image_query
+from engine.models.lmlte.network import LMLTE, default_chunk
 from engine.models.memory import ModelOutOfMemory, is_out_of_memory, out_of_memory_as
+from engine.models.sr_model import SRModel
+from engine.precision import autocast, precision_dtype
 
 FAMILY = "lmlte"
 #: Smallest query chunk of the out-of-memory back-off.
 MIN_CHUNK = 1024
+#: Scale range of a model loaded without a card (the card's ``scale_range`` wins).
+SCALE_RANGE = (1.0, 8.0)
 OUT_OF_MEMORY = ("out of memory in the LMLTE model: use a smaller --tile, fewer --bands or a "
                  "machine with more memory")
-
-_PRECISIONS = {"float32": None, "fp32": None, "float16": torch.float16, "fp16": torch.float16,
-               "half": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
 
 
 def detect(ckpt: Mapping[str, Any]) -> bool:
@@ -42,7 +42,8 @@ def detect(ckpt: Mapping[str, Any]) -> bool:
 
 
 def load(ckpt: Mapping[str, Any], *, name: str, device: torch.device | str = "cpu",
-         config: str | None = None, options: Mapping[str, Any] | None = None) -> "LMLTEModel":
+         config: str | None = None, options: Mapping[str, Any] | None = None,
+         scale_range: tuple[float, float] = SCALE_RANGE) -> "LMLTEModel":
     """Build the network of ``ckpt`` (strict weights) on ``device`` in eval mode.
 
     Raises:
@@ -53,25 +54,25 @@ def load(ckpt: Mapping[str, Any], *, name: str, device: torch.device | str = "cp
     net = network_from_checkpoint(ckpt, source=f"'{name}'").to(torch.device(device)).eval()
     for p in net.parameters():
         p.requires_grad_(False)
-    scale_range = tuple(float(v) for v in opts.pop("scale_range", (1.0, 8.0)))
-    model = LMLTEModel(name=name, family=FAMILY, module=net, in_channels=net.in_channels,
-                       out_channels=net.out_dim, scale_range=scale_range,  # type: ignore[arg-type]
-                       halo=net.halo, options=opts)
+    tables = None
     if opts.get("cmsr"):
-        model.set_cmsr(opts["cmsr"])
-    return model
-
-
-class LMLTEModel(SRModel):
-    """A loaded LMLTE network (point-query model: supports :meth:`upscale_grid`)."""
-
-    cmsr_tables: dict[float, dict[float, float]] | None = None
-
-    def set_cmsr(self, table: Any) -> None:
-        """Enable CMSR above x4 with a table (path, or the parsed ``{target: {scale: thr}}``)."""
         from engine.models.lmlte import cmsr
 
-        self.cmsr_tables = None if table is None else cmsr.load_table(table)
+        tables = cmsr.load_table(opts["cmsr"])
+    return LMLTEModel(name=name, family=FAMILY, module=net, in_channels=net.in_channels,
+                      out_channels=net.out_dim, scale_range=scale_range, halo=net.halo,
+                      options=opts, supports_grid=True, cmsr_tables=tables)
+
+
+@dataclass(kw_only=True)
+class LMLTEModel(SRModel):
+    """A loaded LMLTE network (point-query model: supports :meth:`upscale_grid`).
+
+    Attributes:
+        cmsr_tables: parsed CMSR table ``{target: {scale: threshold}}`` used above x4, or None.
+    """
+
+    cmsr_tables: dict[float, dict[float, float]] | None = None
 
     # ------------------------------------------------------------------------------------------
 
@@ -79,18 +80,6 @@ class LMLTEModel(SRModel):
         if key in kwargs and kwargs[key] is not None:
             return kwargs[key]
         return self.options.get(key, default)
-
-    @contextlib.contextmanager
-    def _precision(self, precision: str | None) -> Iterator[None]:
-        key = str(precision or "float32").lower()
-        if key not in _PRECISIONS:
-            raise ParameterError(f"unknown precision '{precision}': use float32, float16 or bfloat16")
-        dtype = _PRECISIONS[key]
-        if dtype is None:
-            yield
-            return
-        with torch.autocast(device_type=self.device.type, dtype=dtype):
-            yield
 
     def _check_input(self, lr: torch.Tensor) -> torch.Tensor:
         if lr.dim() == 3:
@@ -137,12 +126,6 @@ class LMLTEModel(SRModel):
         lut = net.tables(latent, mod)
         del latent  # coef/freq are in the tables now; free them before rendering
         return lut, mod
-
-    @staticmethod
-    def _cell_value(n_out: int, factor: float) -> float:
-        # float32(float32(2/n) * float32(factor)), exactly what the reference computes.
-        c = torch.tensor(2 / n_out, dtype=torch.float32) * torch.tensor(factor, dtype=torch.float32)
-        return float(c)
 
     def _render_rows(self, tables: dict[str, Any], ys: torch.Tensor, xs: torch.Tensor,
                      cell_yx: tuple[float, float], chunk: int) -> torch.Tensor:
@@ -196,8 +179,7 @@ class LMLTEModel(SRModel):
         if hh < 1 or ww < 1:
             raise ParameterError(f"output size must be positive, got {size}")
         h, w = lr.shape[-2:]
-        factor = cell_factor(hh / h, ww / w)
-        cell_yx = (self._cell_value(hh, factor), self._cell_value(ww, factor))
+        ys, xs, cell_yx = image_query(h, w, hh, ww, device=lr.device)
         chunk = int(self._opt(kwargs, "chunk", default_chunk(self.device)))
         tables_cmsr = kwargs.get("cmsr", None)
         if tables_cmsr is False:
@@ -209,9 +191,9 @@ class LMLTEModel(SRModel):
         else:
             tables = self.cmsr_tables
         lr, hp, wp = self._window_pad(lr)
-        ys, xs, cell_yx = self._map(make_coord_axis(hh, lr.device), make_coord_axis(ww, lr.device),
-                                    cell_yx, h, w, hp, wp)
-        with out_of_memory_as(OUT_OF_MEMORY), self._precision(self._opt(kwargs, "precision", None)):
+        ys, xs, cell_yx = self._map(ys, xs, cell_yx, h, w, hp, wp)
+        dtype = precision_dtype(self._opt(kwargs, "precision", None))
+        with out_of_memory_as(OUT_OF_MEMORY), autocast(self.device, dtype):
             lut, mod = self._prepare(lr, cell_yx)
             out_of_dist = hh * ww > (MAX_TRAIN_SCALE ** 2) * h * w
             # CMSR level grids are LR-aligned: not defined for a window-padded encoder.
@@ -244,18 +226,14 @@ class LMLTEModel(SRModel):
         """
         lr = self._check_input(lr)
         h, w = lr.shape[-2:]
-        dy, dx = float(pixel[0]), float(pixel[1])
-        if dy <= 0 or dx <= 0:
+        if float(pixel[0]) <= 0 or float(pixel[1]) <= 0:
             raise ParameterError(f"output pixel size must be positive, got {pixel}")
-        factor = cell_factor(1.0 / dy, 1.0 / dx)
-        cell_yx = (float(torch.tensor(2 * dy / h * factor, dtype=torch.float32)),
-                   float(torch.tensor(2 * dx / w * factor, dtype=torch.float32)))
-        ys = (-1 + 2 * rows.to(torch.float64) / h).to(device=lr.device, dtype=torch.float32)
-        xs = (-1 + 2 * cols.to(torch.float64) / w).to(device=lr.device, dtype=torch.float32)
+        ys, xs, cell_yx = grid_query(h, w, rows, cols, pixel, device=lr.device)
         chunk = int(self._opt(kwargs, "chunk", default_chunk(self.device)))
         lr, hp, wp = self._window_pad(lr)
         ys, xs, cell_yx = self._map(ys, xs, cell_yx, h, w, hp, wp)
-        with out_of_memory_as(OUT_OF_MEMORY), self._precision(self._opt(kwargs, "precision", None)):
+        dtype = precision_dtype(self._opt(kwargs, "precision", None))
+        with out_of_memory_as(OUT_OF_MEMORY), autocast(self.device, dtype):
             lut, _mod = self._prepare(lr, cell_yx)
             del _mod
             out = self._with_backoff(lambda c: self._render_rows(lut, ys, xs, cell_yx, c), chunk)

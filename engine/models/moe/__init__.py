@@ -2,7 +2,8 @@
 
 Modules: ``lr_encoder`` (LR features and per-level pyramid), ``router`` (top-k patch router,
 balance and z losses), ``experts`` (AdaGN conv experts, sparse gather/scatter dispatch),
-``denoiser`` (the U-Net), ``support`` (checkpoint detection, loading, DDIM sampling loop).
+``denoiser`` (the U-Net), ``sampler`` (DDIM sampling loop), ``support`` (checkpoint detection
+and loading), ``family`` (the registry entry).
 """
 
 from __future__ import annotations

@@ -30,25 +30,14 @@ vanishing sqrt(alpha_bar). The scheduler's ``prediction_type`` must match the on
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.models.diffusion_blocks import timestep_embedding
 from engine.models.moe.experts import SparseMoE, _groups
 from engine.models.moe.lr_encoder import LREncoder
 from engine.models.moe.router import PatchRouter, Routing, balance_loss, z_loss
-
-
-def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
-    """Sinusoidal embedding (Vaswani et al. 2017) of float values ``t`` (B,) -> (B, dim)."""
-    half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device,
-                                                           dtype=torch.float32) / half)
-    args = t.float()[:, None] * freqs[None]
-    emb = torch.cat([torch.cos(args), torch.sin(args)], dim=1)
-    return F.pad(emb, (0, dim % 2))
 
 
 class MoEBlock(nn.Module):

@@ -1,4 +1,4 @@
-"""Registry support for MoE-DiffSR: checkpoint detection, loading and the sampling loop.
+"""Registry support for MoE-DiffSR: checkpoint detection and loading (sampling: ``sampler``).
 
 Checkpoint layout (ours, shaped like LMF's so the same tools read it)::
 
@@ -12,20 +12,23 @@ band by band, every band normalised to [0, 1] by the caller.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from engine.errors import ModelError, ParameterError
-from engine.models.descriptor import SRModel
 from engine.models.moe.denoiser import MoEDiffSRNet
+from engine.models.moe.sampler import DEFAULT_STEPS, sample
+from engine.models.sr_model import SRModel
+from engine.precision import autocast
 from engine.schedulers.ddim import DDIMScheduler
 
 NAME = "moe-diffsr"
 DEFAULT_SCHEDULER: dict[str, Any] = {"num_train_timesteps": 1000, "beta_schedule": "cosine",
                                      "prediction_type": "v"}
-DEFAULT_STEPS = 20
+#: Scale range of a model loaded without a card (the card's ``scale_range`` wins).
+SCALE_RANGE = (1.0, 8.0)
 DEFAULT_SEED = 0
 
 
@@ -44,46 +47,14 @@ def make_checkpoint(net: MoEDiffSRNet, scheduler: DDIMScheduler | None = None,
             **extra}
 
 
-@torch.no_grad()
-def sample(net: MoEDiffSRNet, scheduler: DDIMScheduler, lr: torch.Tensor,
-           size: tuple[int, int], *, steps: int = DEFAULT_STEPS,
-           generator: torch.Generator | None = None,
-           callback: Callable[[int, int], None] | None = None) -> torch.Tensor:
-    """DDIM sampling of the HR image.
-
-    Args:
-        net: the denoiser (eval mode).
-        scheduler: its scheduler (prediction type as trained).
-        lr: (N, C, h, w) float in [-1, 1], C = ``net.in_channels``.
-        size: (H, W) exact output size.
-        steps: DDIM steps.
-        generator: source of the initial noise (and of step noise when ``eta > 0``); on the
-            same device as ``lr``.
-        callback: called with (step done, steps) after each step.
-
-    Returns:
-        (N, C, H, W) float in [-1, 1] (not clamped).
-    """
-    n, c = lr.shape[:2]
-    height, width = size
-    up = F.interpolate(lr, size=(height, width), mode="bicubic", align_corners=False)
-    scale = torch.full((n,), (height / lr.shape[-2] + width / lr.shape[-1]) / 2,
-                       device=lr.device)
-    x = torch.randn((n, c, height, width), generator=generator, device=lr.device,
-                    dtype=lr.dtype)
-    scheduler.set_timesteps(steps)
-    timesteps = scheduler._check_ready()
-    for i, t in enumerate(timesteps.tolist()):
-        tt = torch.full((n,), t, device=lr.device, dtype=torch.long)
-        pred = net(x, tt, up, lr, scale).to(x.dtype)
-        x = scheduler.step(pred, t, x, generator=generator).prev_sample
-        if callback is not None:
-            callback(i + 1, len(timesteps))
-    return up + x / net.residual_scale
-
-
+@dataclass(kw_only=True)
 class MoEModel(SRModel):
-    """Loaded MoE-DiffSR model; :meth:`upscale` runs seeded DDIM sampling."""
+    """Loaded MoE-DiffSR model; :meth:`upscale` runs seeded DDIM sampling.
+
+    Attributes:
+        scheduler: the DDIM schedule of the checkpoint; ``eta`` is passed per call to its
+            ``step``, so the model never changes it (reentrant).
+    """
 
     scheduler: DDIMScheduler
 
@@ -99,7 +70,7 @@ class MoEModel(SRModel):
             seed: seed of the sampling noise (default 0: repeated runs give the same result).
                 The noise is drawn by a ``torch.Generator`` on the model's device.
             steps: DDIM steps (default from the model card, else 20).
-            eta: DDIM stochasticity (default 0).
+            eta: DDIM stochasticity of this call (default: the card's ``eta`` option, else 0).
 
         Returns:
             (B, C, H, W) float32.
@@ -118,11 +89,12 @@ class MoEModel(SRModel):
         b, c, h, w = lr.shape
         x = lr.to(dev, torch.float32).reshape(b * c, 1, h, w) * 2 - 1
         gen = torch.Generator(device=dev).manual_seed(seed)
-        self.scheduler.eta = float(eta if eta is not None else self.options.get("eta", 0.0))
+        eta = float(eta if eta is not None else self.options.get("eta", 0.0))
         half = dev.type == "cuda" and bool(self.options.get("half", True))
-        with torch.autocast(device_type=dev.type, dtype=torch.float16, enabled=half):
+        with autocast(dev, torch.float16 if half else None):
             net: MoEDiffSRNet = self.module  # type: ignore[assignment]
-            out = sample(net, self.scheduler, x, (height, width), steps=steps, generator=gen)
+            out = sample(net, self.scheduler, x, (height, width), steps=steps, eta=eta,
+                         generator=gen)
         out = ((out.float() + 1) / 2).reshape(b, c, height, width)
         return out.clamp(0, 1) if clamp else out
 
@@ -138,7 +110,8 @@ def build(args: dict[str, Any]) -> MoEDiffSRNet:
 
 
 def load(checkpoint: dict[str, Any], *, name: str, device: torch.device,
-         config: str | None = None, options: dict[str, Any] | None = None) -> MoEModel:
+         config: str | None = None, options: dict[str, Any] | None = None,
+         scale_range: tuple[float, float] = SCALE_RANGE) -> MoEModel:
     """Build the network from the checkpoint (strict), on ``device``, in eval mode.
 
     Raises:
@@ -165,11 +138,9 @@ def load(checkpoint: dict[str, Any], *, name: str, device: torch.device,
     # noise, so tiles are never bit-identical to an untiled run: a larger halo would only add
     # cost (it grows with scale**2 in output pixels) without making them so.
     halo = net.encoder.receptive_radius + net.size_multiple // 2
-    model = MoEModel(name=name, family="moe", module=net, in_channels=1, out_channels=1,
-                     scale_range=(1.0, 8.0), halo=int(halo), stochastic=True,
-                     options=dict(options or {}))
-    model.scheduler = scheduler
-    return model
+    return MoEModel(name=name, family="moe", module=net, in_channels=1, out_channels=1,
+                    scale_range=scale_range, halo=int(halo), stochastic=True,
+                    options=dict(options or {}), supports_grid=False, scheduler=scheduler)
 
 
-__all__ = ["NAME", "MoEModel", "build", "detect", "load", "make_checkpoint", "sample"]
+__all__ = ["NAME", "MoEModel", "build", "detect", "load", "make_checkpoint"]

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.models.descriptor import SRModel
+from engine.models.sr_model import SRModel
 
 
 def _sample(lr: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.models.lmlte.network import OFFICIAL_EDSR_B_ARGS, build_lmlte, save_checkpoint
+from engine.models.lmlte.checkpoint import OFFICIAL_EDSR_B_ARGS, build_lmlte, save_checkpoint
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "lmlte"
 CASES = ("x1", "x2", "x2.5", "x3", "x4", "x5.5", "x2_x3")

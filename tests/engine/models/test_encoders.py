@@ -10,7 +10,7 @@ import torch
 from engine.errors import ModelError
 from engine.models.encoders import make_encoder
 from engine.models.encoders.swinir import shift_mask
-from engine.models.lmlte.network import build_lmlte
+from engine.models.lmlte.checkpoint import build_lmlte
 from lmlte_helpers import DATA
 
 LAYOUTS = json.loads((DATA / "state_dict_layouts.json").read_text())

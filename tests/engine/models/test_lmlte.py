@@ -10,8 +10,9 @@ import torch
 
 import engine
 from engine.errors import ModelError, ParameterError
-from engine.models.lmlte import network
-from engine.models.lmlte.network import load_lmlte, make_coord
+from engine.models.lmlte import checkpoint, network
+from engine.models.lmlte.checkpoint import load_lmlte
+from engine.models.lmlte.coords import cell_size, make_coord
 from lmlte_helpers import CASES, DATA, REFERENCE_ARGS, TOL, load_case, max_err, write_reference_checkpoint
 
 
@@ -30,7 +31,7 @@ def ref_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def model(ref_path: Path) -> engine.models.descriptor.SRModel:
+def model(ref_path: Path) -> engine.models.sr_model.SRModel:
     return engine.load_model(ref_path, device="cpu")
 
 
@@ -43,7 +44,7 @@ def test_reference_case(model, name: str) -> None:
     assert (hh, ww) == (round(h * float(d["scale"][0])), round(w * float(d["scale"][1])))
     # Coordinates and cells bit for bit.
     assert torch.equal(make_coord(hh, ww).view(-1, 2), torch.from_numpy(d["coord"]))
-    cell = (model._cell_value(hh, float(d["cell_factor"])), model._cell_value(ww, float(d["cell_factor"])))
+    cell = (cell_size(hh, float(d["cell_factor"])), cell_size(ww, float(d["cell_factor"])))
     assert np.array_equal(np.float32(cell), d["cell"][0])
     lr = torch.from_numpy(d["inp"])[None]
     raw = model.upscale(lr, (hh, ww), clamp=False)[0].numpy()
@@ -154,7 +155,7 @@ def test_checkpoint_round_trip(ref_path: Path, tmp_path: Path) -> None:
     ck["model"]["args"]["cmsr_spec"] = {"mse_threshold": 2e-5}
     torch.save(ck, tmp_path / "with_spec.pth")
     again = load_lmlte(tmp_path / "with_spec.pth")
-    out = network.save_checkpoint(tmp_path / "saved.pth", REFERENCE_ARGS, again.state_dict(), epoch=3)
+    out = checkpoint.save_checkpoint(tmp_path / "saved.pth", REFERENCE_ARGS, again.state_dict(), epoch=3)
     back = torch.load(out, weights_only=True)
     assert back["epoch"] == 3 and back["model"]["args"] == REFERENCE_ARGS
     assert list(back["model"]["sd"]) == list(ck["model"]["sd"])
@@ -181,7 +182,7 @@ def test_bad_files_give_one_clear_error(tmp_path: Path, ref_path: Path) -> None:
     with pytest.raises(ModelError, match="do not match its LMLTE args"):
         engine.load_model(broken)
     with pytest.raises(ModelError, match="not an LMF LMLTE checkpoint"):
-        network.network_from_checkpoint({"model": {"name": "liif"}})
+        checkpoint.network_from_checkpoint({"model": {"name": "liif"}})
 
 
 def test_input_checks(model) -> None:

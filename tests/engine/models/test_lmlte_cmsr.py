@@ -11,6 +11,7 @@ import torch
 import engine
 from engine.errors import ModelError
 from engine.models.lmlte import cmsr
+from engine.models.lmlte.coords import cell_size
 from lmlte_helpers import DATA, TOL, load_case, max_err, write_reference_checkpoint
 
 
@@ -40,7 +41,7 @@ def test_cmsr_reference(model, name: str) -> None:
     # The plan and the work: levels, thresholds, rendered queries.
     net = model.module
     factor = float(d["cell_factor"])
-    lut, mod = model._prepare(lr, (model._cell_value(hh, factor), model._cell_value(ww, factor)))
+    lut, mod = model._prepare(lr, (cell_size(hh, factor), cell_size(ww, factor)))
     assert np.abs(cmsr.mod_mean(net, mod)[0, 0].numpy() - d["mod_mean"]).max() < 1e-6
     stats: dict = {}
     cmsr.render_cmsr(net, lut, mod, torch.zeros(hh), torch.zeros(ww), model.cmsr_tables, stats=stats)

@@ -120,3 +120,19 @@ def test_config_round_trip() -> None:
     s2 = DDIMScheduler(**s.config)
     torch.testing.assert_close(s.alphas_cumprod, s2.alphas_cumprod)
     assert s2.eta == 0.3 and s2.prediction_type == "epsilon"
+
+
+def test_config_is_frozen_and_eta_is_a_step_argument() -> None:
+    s = DDIMScheduler(eta=0.0)
+    with pytest.raises(TypeError):
+        s.config["eta"] = 1.0  # type: ignore[index]
+    s.set_timesteps(5)
+    x = torch.randn(1, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    t = int(s.timesteps[1])
+    noisy = s.step(dummy_model(x, t), t, x, eta=1.0,
+                   generator=torch.Generator().manual_seed(7)).prev_sample
+    want = DDIMScheduler(eta=1.0)
+    want.set_timesteps(5)
+    ref = want.step(dummy_model(x, t), t, x, generator=torch.Generator().manual_seed(7))
+    torch.testing.assert_close(noisy, ref.prev_sample, rtol=0, atol=0)
+    assert s.eta == 0.0 and s.config["eta"] == 0.0  # the call did not change the scheduler

@@ -68,3 +68,14 @@ def test_add_noise():
     x0, n = torch.ones(2, 1, 2, 2), torch.zeros(2, 1, 2, 2)
     xt = s.add_noise(x0, n, torch.tensor([0, 3]))
     assert torch.allclose(xt[1], s.train_buffers["sqrt_alphas_cumprod"][3] * x0[1])
+
+
+def test_eta_other_than_ancestral_is_refused():
+    s = DDPMScheduler.linear(4, 0.1, 0.99)
+    s.set_timesteps(4)
+    x = torch.zeros(1, 1, 2, 2)
+    s.step(x, 3, x, eta=1.0, noise=torch.zeros_like(x))
+    with pytest.raises(ValueError, match="DDIM"):
+        s.step(x, 3, x, eta=0.0)
+    with pytest.raises(TypeError):
+        s.config["num_train_timesteps"] = 8  # type: ignore[index]

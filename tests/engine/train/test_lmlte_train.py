@@ -104,7 +104,7 @@ def test_training_writes_official_layout_and_loads(rasters, tmp_path):
     assert {"train_loss", "val_psnr"} <= names
     assert any(getattr(e, "message", "").startswith("epoch 2/2") for e in events)
     # The official-style loader (strict) and the public API read it.
-    from engine.models.lmlte.network import network_from_checkpoint
+    from engine.models.lmlte.checkpoint import network_from_checkpoint
 
     network_from_checkpoint(ck)
     model = engine.load_model(str(best), device="cpu")

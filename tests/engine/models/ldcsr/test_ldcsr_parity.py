@@ -11,8 +11,8 @@ import pytest
 import torch
 from ldcsr_helpers import DATA, arr
 
+from engine.models.diffusion_blocks import timestep_embedding
 from engine.models.ldcsr.cond import encode_condition
-from engine.models.ldcsr.denoiser import timestep_embedding
 from engine.models.ldcsr.sampler import sample_latent, super_resolve, unet_conditions
 from engine.schedulers.ddpm import DDPMScheduler
 

@@ -1,9 +1,11 @@
 """The loaded-model object every family returns and every caller (pipeline, CLI, API) uses.
 
-A family's ``support.load(...)`` returns a subclass of :class:`SRModel`. Callers never look at the
-network inside; they call :meth:`SRModel.upscale` (exact output size) or, for families that can
-render arbitrary points (implicit models such as LMLTE), :meth:`SRModel.upscale_grid`, which is
-what makes tiled processing exactly seamless at any fractional scale.
+A family's ``load(...)`` returns a subclass of :class:`SRModel`, built complete: everything it
+needs (scheduler, export metadata, tables) is a constructor argument, never attached afterwards.
+Callers never look at the network inside; they call :meth:`SRModel.upscale` (exact output size)
+or, for families that can render arbitrary points (implicit models such as LMLTE, stated by
+``supports_grid``), :meth:`SRModel.upscale_grid`, which is what makes tiled processing exactly
+seamless at any fractional scale.
 
 Value conventions at this boundary: images are float tensors (B, C, h, w) with values in [0, 1]
 for in-range data (per-band normalised by the caller); outputs are (B, C_out, H, W), clamped to
@@ -36,6 +38,9 @@ class SRModel:
             untiled one (receptive field of the encoder plus the decoder's neighbourhood).
         stochastic: True for samplers whose output depends on ``seed``.
         options: default keyword arguments of :meth:`upscale` (``mode``, ``steps``, ...).
+        supports_grid: True when :meth:`upscale_grid` is implemented (point-query families);
+            the engine's families state it, None derives it from the class (a subclass that
+            overrides :meth:`upscale_grid` supports it).
     """
 
     name: str
@@ -47,6 +52,11 @@ class SRModel:
     halo: int = 16
     stochastic: bool = False
     options: dict[str, Any] = field(default_factory=dict)
+    supports_grid: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.supports_grid is None:
+            self.supports_grid = type(self).upscale_grid is not SRModel.upscale_grid
 
     @property
     def device(self) -> torch.device:
@@ -54,11 +64,6 @@ class SRModel:
         for p in self.module.parameters():
             return p.device
         return torch.device("cpu")
-
-    @property
-    def supports_grid(self) -> bool:
-        """True when :meth:`upscale_grid` is implemented (point-query families)."""
-        return type(self).upscale_grid is not SRModel.upscale_grid
 
     def upscale(self, lr: torch.Tensor, size: tuple[int, int], *, clamp: bool = True,
                 **kwargs: Any) -> torch.Tensor:
