@@ -265,3 +265,27 @@ def test_diffusion_model_blocks_are_identical_across_workers(tmp_path, wv2_pan_c
     assert outs[0].shape == (1, 72, 80)
     assert np.array_equal(outs[0], outs[1])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["moe1.tif", "moe2.tif", "small.tif"]
+
+
+def test_sigterm_with_workers_stops_them_and_leaves_no_output(tmp_path, pan):
+    src, _ = pan
+    out = tmp_path / "o.tif"
+    p = start("upscale", src, out, "--scale", "4", "--tile", "16", "--workers", "2")
+    seen: set[int] = set()
+    assert p.stdout is not None
+    try:
+        for line in p.stdout:
+            seen.update(children(p.pid))
+            if '"block 2/' in line:
+                break
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=30)
+        assert p.returncode == 143, err[-1000:]
+        assert time.monotonic() - t0 < 5.0  # about a second; slack for a loaded machine
+        assert "interrupted" in err and not out.exists()
+        time.sleep(0.5)
+        assert alive(sorted(seen)) == []
+    finally:
+        p.kill()
+        kill_all(alive(sorted(seen)))
