@@ -42,6 +42,7 @@ gdal.UseExceptions()
 #: Default scale pairs (sx, sy): the issue's four, more per-axis pairs in [1, 4]^2, equal axes.
 PAIRS = ["2,3", "3,2", "1.5,4", "4,1.5", "1.25,3.5", "3.5,1.25", "2.5,4", "4,2.5", "1,3", "3,1",
          "2,2", "3,3", "4,4"]
+IMAGES = ["pan", "mul", "camera", "astronaut"]
 
 
 def _write(path: Path, arr: np.ndarray, like: gdal.Dataset | None = None) -> Path:
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", action="append", default=[], metavar="NAME=PATH")
     ap.add_argument("--out", default="build/eval-per-axis.json")
-    ap.add_argument("--images", nargs="+", default=["pan", "mul", "camera", "astronaut"])
+    ap.add_argument("--images", nargs="+", default=IMAGES)
     ap.add_argument("--pairs", nargs="+", default=PAIRS, metavar="SX,SY")
     ap.add_argument("--routes", nargs="+", default=["direct", "transposed"])
     ap.add_argument("--threads", type=int, default=1)
@@ -148,11 +149,10 @@ def table(rows: list[dict]) -> str:
     head = "| image | sx × sy | cubic | lanczos | " + " | ".join(
         f"{m} direct | {m} transposed | {m} − cubic" for m in models) + " |"
     lines = [head, "|" + "---|" * (4 + 3 * len(models))]
-    seen = []
-    for r in rows:
-        k = (r["image"], r["sx"], r["sy"])
-        if k not in seen:
-            seen.append(k)
+    order = [tuple(float(v) for v in q.split(",")) for q in PAIRS]
+    seen = sorted({(r["image"], r["sx"], r["sy"]) for r in rows},
+                  key=lambda k: (IMAGES.index(k[0]) if k[0] in IMAGES else len(IMAGES),
+                                 order.index(k[1:]) if k[1:] in order else len(order), k))
     for image, sx, sy in seen:
         base = next(r for r in rows if (r["image"], r["sx"], r["sy"]) == (image, sx, sy))
         cells = [image, f"{sx:g} × {sy:g}", f"{base['cubic_psnr']:.2f}",
