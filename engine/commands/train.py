@@ -8,7 +8,7 @@ overrides the family's defaults. Stable flags (the QGIS train algorithm builds t
     [--epochs N] [--iters-per-epoch N] [--batch-size N] [--patch N] [--lr F]
     [--scale-min F] [--scale-max F] [--resume CKPT] [--init CKPT] [--seed N]
     [--device auto|cpu|cuda[:N]] [--val V.tif ...] [--holdout F] [--threads N]
-    [--time-limit MIN]
+    [--time-limit MIN] [--per-axis [FRACTION]]
 """
 
 from __future__ import annotations
@@ -50,6 +50,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, help="CPU threads for torch")
     p.add_argument("--time-limit", type=float, dest="time_limit_min",
                    help="stop cleanly after this many minutes (resume later)")
+    p.add_argument("--per-axis", type=float, nargs="?", const=0.5, metavar="FRACTION",
+                   help="train with independent row / column scales on this fraction of the "
+                        "pairs (default 0.5 when given without a value; the rest keep equal "
+                        "scales)")
 
 
 def trainer(family: str) -> ModuleType:
@@ -83,7 +87,7 @@ def build_config(args: argparse.Namespace) -> dict:
     flags = {k: getattr(args, k, None) for k in (
         "data", "out", "epochs", "iters_per_epoch", "batch_size", "lr_patch", "lr", "scale_min",
         "scale_max", "resume", "init", "seed", "device", "val", "holdout", "threads",
-        "time_limit_min")}
+        "time_limit_min", "per_axis")}
     flags["family"] = family
     cfg = cfgmod.merge(getattr(module, "DEFAULTS", {}), file_cfg, flags)
     if not cfg["data"]:

@@ -33,13 +33,14 @@ COMMON: dict[str, Any] = {
     "scale_min": 1.0,
     "scale_max": 4.0,
     "scale_weights": None,  # e.g. [[1, 2, 0.3], [2, 4, 0.7]]: ranges and their probabilities
+    "per_axis": 0.0,       # fraction of pairs with independent row / column scales
     "channels": 1,         # 1: band-wise samples; k: k bands; null: all bands
     "bands": None,         # 1-based band selection applied to every raster
     "holdout": 0.1,        # fraction of rows kept for validation when no --val is given
     "max_invalid": 0.0,    # largest nodata fraction of an accepted crop
     "mask_zero": False,    # treat exact zeros as nodata
     "val_patch": 48,
-    "val_scales": [2.0, 3.0, 4.0],
+    "val_scales": [2.0, 3.0, 4.0],  # factors, or [sy, sx] per-axis pairs
     "val_per_source": 4,
     "lr": 2.0e-4,
     "lr_min": 1.0e-6,
@@ -105,6 +106,8 @@ def check(cfg: Mapping[str, Any]) -> None:
             raise ParameterError(f"{key} must be a positive integer, got {cfg[key]}")
     if float(cfg["lr"]) <= 0:
         raise ParameterError(f"learning rate must be positive, got {cfg['lr']}")
+    if not 0.0 <= float(cfg.get("per_axis") or 0.0) <= 1.0:
+        raise ParameterError(f"per_axis {cfg['per_axis']} must be a fraction between 0 and 1")
     if cfg["schedule"] not in ("cosine", "constant"):
         raise ParameterError(f"schedule '{cfg['schedule']}' is unknown: use cosine or constant")
     if cfg.get("resume") and cfg.get("init"):

@@ -12,6 +12,7 @@ API::
     sampler = PairSampler(sources, lr_patch=48, scale_range=(1.0, 4.0), channels=1, seed=0)
     batch = sampler.batch(16)          # list[Pair]; Pair.hr (C, H, W), Pair.lr (C, h, w), Pair.scale
     batch = sampler.batch(16, same_scale=True)   # one scale for the whole batch (stackable HR)
+    aniso = PairSampler(sources, lr_patch=48, per_axis=0.5, seed=0)  # half the pairs per-axis
     val = validation_pairs(sources, lr_patch=64, scales=(2, 3, 4), per_source=4, channels=1)
 
 Conventions (the same as inference, so a trained model sees what it will see later):
@@ -24,6 +25,11 @@ Conventions (the same as inference, so a trained model sees what it will see lat
   ``round(lr_patch * s)`` pixels, so the true per-axis scale is ``hr_size / lr_patch``.
 * Scales: uniform in ``scale_range`` by default; ``scale_weights`` biases the draw towards
   sub-ranges (e.g. ``{(2, 4): 0.7}``).
+* Per-axis scales: with ``per_axis=p`` a fraction p of the pairs draws sy and sx independently
+  (each uniform in ``scale_range``); the HR crop is ``round(lr_patch * sy)`` x
+  ``round(lr_patch * sx)`` and the LR is the per-axis antialiased bicubic downsample to
+  ``(lr_patch, lr_patch)``, the degradation ``evaluate`` applies at ``--scale-x/--scale-y``.
+  Without them the network only ever sees square cells and does poorly on non-square ones.
 * Nodata-aware: a crop is accepted only when at most ``max_invalid`` of its pixels are nodata,
   non-finite, or (for ``mask_zero`` sources) exactly zero; invalid pixels in an accepted crop are
   filled with the crop's valid mean and reported in ``Pair.valid`` so losses can ignore them.
@@ -186,13 +192,15 @@ class PairSampler:
         scale_weights: optional {(lo, hi): weight} mixture replacing the uniform draw.
         source_weights: optional per-source sampling weights (default: proportional to the number
             of training pixels times bands, so a big PAN raster is not drowned by small ones).
+        per_axis: fraction (0..1) of pairs with independent row / column scales.
     """
 
     def __init__(self, sources: Sequence[Source], *, lr_patch: int = 48,
                  scale_range: tuple[float, float] = (1.0, 4.0), channels: int | None = 1,
                  seed: int = 0, max_invalid: float = 0.0, augment: bool = True,
                  scale_weights: Mapping[tuple[float, float], float] | None = None,
-                 source_weights: Sequence[float] | None = None, tries: int = 200) -> None:
+                 source_weights: Sequence[float] | None = None, tries: int = 200,
+                 per_axis: float = 0.0) -> None:
         if lr_patch < 2:
             raise ParameterError("lr_patch must be at least 2 pixels")
         lo, hi = float(scale_range[0]), float(scale_range[1])
@@ -201,6 +209,9 @@ class PairSampler:
         self.sources = list(sources)
         self.lr_patch = lr_patch
         self.scale_range = (lo, hi)
+        if not 0.0 <= float(per_axis) <= 1.0:
+            raise ParameterError(f"per_axis {per_axis} must be a fraction between 0 and 1")
+        self.per_axis = float(per_axis)
         self.channels = channels
         self.max_invalid = max_invalid
         self.augment = augment
@@ -245,37 +256,54 @@ class PairSampler:
             lo, hi = max(lo, float(r[0])), min(hi, float(r[1]))
         return float(self.rng.uniform(lo, hi))
 
-    def pair(self, scale: float | None = None) -> Pair:
-        """One random pair (at ``scale`` when given)."""
-        s = self.draw_scale() if scale is None else float(scale)
-        hr_size = max(self.lr_patch, int(round(self.lr_patch * s)))
-        limit = int(self.max_invalid * hr_size * hr_size)
+    def draw_scales(self) -> tuple[float, float]:
+        """(sy, sx): equal, or with probability ``per_axis`` independent and uniform."""
+        # The extra draw happens only when per-axis pairs are asked for, so runs without them
+        # keep the pair sequence of their seed.
+        if self.per_axis > 0 and self.rng.uniform() < self.per_axis:
+            lo, hi = self.scale_range
+            return float(self.rng.uniform(lo, hi)), float(self.rng.uniform(lo, hi))
+        s = self.draw_scale()
+        return s, s
+
+    def pair(self, scale: float | tuple[float, float] | None = None) -> Pair:
+        """One random pair (at ``scale``, one factor or (sy, sx), when given)."""
+        if scale is None:
+            sy, sx = self.draw_scales()
+        elif isinstance(scale, (int, float)):
+            sy = sx = float(scale)
+        else:
+            sy, sx = float(scale[0]), float(scale[1])
+        hr_h = max(self.lr_patch, int(round(self.lr_patch * sy)))
+        hr_w = max(self.lr_patch, int(round(self.lr_patch * sx)))
+        limit = int(self.max_invalid * hr_h * hr_w)
         for _ in range(self.tries):
             k = self.usable[int(self.rng.choice(len(self.usable), p=self.source_p))]
             src = self.sources[k]
-            if src.train_rows < hr_size or src.data.shape[2] < hr_size:
+            if src.train_rows < hr_h or src.data.shape[2] < hr_w:
                 continue
-            top = int(self.rng.integers(0, src.train_rows - hr_size + 1))
-            left = int(self.rng.integers(0, src.data.shape[2] - hr_size + 1))
-            if src.invalid_count(top, left, hr_size, hr_size) <= limit:
+            top = int(self.rng.integers(0, src.train_rows - hr_h + 1))
+            left = int(self.rng.integers(0, src.data.shape[2] - hr_w + 1))
+            if src.invalid_count(top, left, hr_h, hr_w) <= limit:
                 break
         else:
             raise InputError("could not find a training crop with enough valid pixels: the "
                              "rasters are mostly nodata; use larger rasters or a smaller patch")
         bands = self._bands(src)
-        hr = src.data[list(bands), top:top + hr_size, left:left + hr_size]
-        valid = src.valid[top:top + hr_size, left:left + hr_size]
+        hr = src.data[list(bands), top:top + hr_h, left:left + hr_w]
+        valid = src.valid[top:top + hr_h, left:left + hr_w]
         hr, valid = _fill_invalid(hr, valid)
         if self.augment:
+            # A transpose swaps the axes of a per-axis crop: the scale is read from the result.
             hr, valid = _dihedral(hr, valid, int(self.rng.integers(0, 8)))
         hr_t = torch.from_numpy(np.ascontiguousarray(hr))
         lr_t = degrade(hr_t, (self.lr_patch, self.lr_patch))
-        return Pair(hr_t, lr_t, (hr_size / self.lr_patch, hr_size / self.lr_patch),
+        return Pair(hr_t, lr_t, (hr_t.shape[-2] / self.lr_patch, hr_t.shape[-1] / self.lr_patch),
                     torch.from_numpy(np.ascontiguousarray(valid)), k, bands)
 
     def batch(self, size: int, *, same_scale: bool = False) -> list[Pair]:
         """``size`` pairs; with ``same_scale`` they share one scale (stackable tensors)."""
-        s = self.draw_scale() if same_scale else None
+        s = self.draw_scales() if same_scale else None
         return [self.pair(s) for _ in range(size)]
 
     def _bands(self, src: Source) -> tuple[int, ...]:
@@ -314,13 +342,15 @@ def _dihedral(hr: np.ndarray, valid: np.ndarray, k: int) -> tuple[np.ndarray, np
 
 
 def validation_pairs(sources: Sequence[Source], *, lr_patch: int = 64,
-                     scales: Sequence[float] = (2.0, 3.0, 4.0), per_source: int = 4,
+                     scales: Sequence[float | Sequence[float]] = (2.0, 3.0, 4.0),
+                     per_source: int = 4,
                      channels: int | None = 1, seed: int = 1234,
                      max_invalid: float = 0.0) -> list[Pair]:
     """A fixed validation set cut from the hold-out rows (or whole rasters when holdout is 0).
 
-    The same arguments always give the same pairs; no augmentation. Sources whose hold-out is
-    too small for a crop at a scale are skipped at that scale.
+    The same arguments always give the same pairs; no augmentation. A scale is one factor or a
+    per-axis pair (sy, sx). Sources whose hold-out is too small for a crop at a scale are
+    skipped at that scale.
     """
     rng = np.random.default_rng(seed)
     pairs = []
@@ -328,16 +358,17 @@ def validation_pairs(sources: Sequence[Source], *, lr_patch: int = 64,
         top0 = src.train_rows if src.train_rows < src.data.shape[1] else 0
         rows = src.data.shape[1] - top0
         for s in scales:
-            hr_size = int(round(lr_patch * s))
-            if rows < hr_size or src.data.shape[2] < hr_size:
+            sy, sx = (float(s), float(s)) if isinstance(s, (int, float)) else map(float, s)
+            hr_h, hr_w = int(round(lr_patch * sy)), int(round(lr_patch * sx))
+            if rows < hr_h or src.data.shape[2] < hr_w:
                 continue
             got = 0
             for _ in range(per_source * 50):
                 if got == per_source:
                     break
-                top = top0 + int(rng.integers(0, rows - hr_size + 1))
-                left = int(rng.integers(0, src.data.shape[2] - hr_size + 1))
-                if src.invalid_count(top, left, hr_size, hr_size) > max_invalid * hr_size ** 2:
+                top = top0 + int(rng.integers(0, rows - hr_h + 1))
+                left = int(rng.integers(0, src.data.shape[2] - hr_w + 1))
+                if src.invalid_count(top, left, hr_h, hr_w) > max_invalid * hr_h * hr_w:
                     continue
                 if channels is None:
                     bands: tuple[int, ...] = tuple(range(src.bands))
@@ -345,12 +376,12 @@ def validation_pairs(sources: Sequence[Source], *, lr_patch: int = 64,
                     bands = (int(rng.integers(0, src.bands)),)
                 else:
                     bands = tuple(range(min(channels, src.bands)))
-                hr, valid = _fill_invalid(src.data[list(bands), top:top + hr_size,
-                                                   left:left + hr_size],
-                                          src.valid[top:top + hr_size, left:left + hr_size])
+                hr, valid = _fill_invalid(src.data[list(bands), top:top + hr_h,
+                                                   left:left + hr_w],
+                                          src.valid[top:top + hr_h, left:left + hr_w])
                 hr_t = torch.from_numpy(np.ascontiguousarray(hr))
                 pairs.append(Pair(hr_t, degrade(hr_t, (lr_patch, lr_patch)),
-                                  (hr_size / lr_patch, hr_size / lr_patch),
+                                  (hr_h / lr_patch, hr_w / lr_patch),
                                   torch.from_numpy(np.ascontiguousarray(valid)), k, bands))
                 got += 1
     return pairs

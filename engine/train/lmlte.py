@@ -140,7 +140,9 @@ def validate(model: nn.Module, pairs: list[Pair]) -> dict[str, float]:
         bic = torch.nn.functional.interpolate(p.lr[None], size=size, mode="bicubic",
                                               align_corners=False)[0]
         shave = math.ceil(max(p.scale))
-        per.setdefault(f"x{max(p.scale):g}", []).append(
+        sy, sx = p.scale
+        key = f"x{sy:g}" if sy == sx else f"x{sy:g}_{sx:g}"  # rows x columns
+        per.setdefault(key, []).append(
             (psnr(sr, p.hr, p.valid, shave), psnr(bic, p.hr, p.valid, shave)))
     model.train()
     out: dict[str, float] = {}
@@ -236,9 +238,10 @@ def train(config: Mapping[str, Any], progress: ProgressCallback = ignore) -> Pat
     sampler = PairSampler(sources, lr_patch=int(cfg["lr_patch"]),
                           scale_range=(float(cfg["scale_min"]), float(cfg["scale_max"])),
                           channels=channels, seed=seed, max_invalid=float(cfg["max_invalid"]),
-                          scale_weights=cfgmod.scale_weights(cfg))
+                          scale_weights=cfgmod.scale_weights(cfg),
+                          per_axis=float(cfg.get("per_axis") or 0.0))
     val = validation_pairs(val_sources, lr_patch=int(cfg["val_patch"]),
-                           scales=[float(s) for s in cfg["val_scales"]],
+                           scales=[_val_scale(s) for s in cfg["val_scales"]],
                            per_source=int(cfg["val_per_source"]), channels=channels,
                            seed=seed + 1000, max_invalid=float(cfg["max_invalid"])) \
         if val_sources else []
@@ -323,6 +326,11 @@ def train(config: Mapping[str, Any], progress: ProgressCallback = ignore) -> Pat
             break
     progress(Progress(1.0, "training done"))
     return best_path if best_path.exists() else last
+
+
+def _val_scale(s: Any) -> float | tuple[float, float]:
+    # A validation scale is a factor or a per-axis [sy, sx] pair.
+    return float(s) if isinstance(s, (int, float, str)) else (float(s[0]), float(s[1]))
 
 
 def _require_lmlte(ck: Mapping[str, Any], path: str) -> None:

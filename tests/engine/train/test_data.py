@@ -114,3 +114,50 @@ def test_errors_are_actionable(geotiff, tmp_path):
     nod = geotiff(np.full((1, 40, 40), 7, np.uint16), name="all_nodata.tif", nodata=7)
     with pytest.raises(InputError, match="no valid pixel"):
         load_sources([nod])
+
+
+def test_per_axis_pairs_have_independent_scales_and_per_axis_degradation(geotiff):
+    path, _ = _raster(geotiff, rows=200, cols=190)
+    sampler = PairSampler(load_sources([path]), lr_patch=12, scale_range=(1.0, 4.0),
+                          per_axis=1.0, seed=3)
+    ratios = []
+    for p in sampler.batch(60):
+        hh, ww = p.hr.shape[-2:]
+        sy, sx = p.scale
+        assert (sy, sx) == (hh / 12, ww / 12) and 1.0 <= sy <= 4.0 and 1.0 <= sx <= 4.0
+        # LR side = round(HR / s) on each axis, made by the per-axis antialiased bicubic
+        # downsample that `evaluate` applies at --scale-x / --scale-y.
+        assert p.lr.shape == (1, round(hh / sy), round(ww / sx)) == (1, 12, 12)
+        ref = torch.nn.functional.interpolate(p.hr[None], size=(12, 12), mode="bicubic",
+                                              align_corners=False, antialias=True)[0]
+        torch.testing.assert_close(p.lr, ref, atol=1e-5, rtol=0)
+        assert p.valid.shape == (hh, ww)
+        ratios.append(sy / sx)
+    assert min(ratios) < 0.6 and max(ratios) > 1.7  # both orientations, far from square
+    # A fixed (sy, sx) request is honoured (transposes do not swap a request without augment).
+    fixed = PairSampler(load_sources([path]), lr_patch=10, augment=False, seed=0).pair((1.5, 4.0))
+    assert fixed.hr.shape[-2:] == (15, 40) and fixed.scale == (1.5, 4.0)
+
+
+def test_per_axis_fraction_mixes_equal_and_independent_scales(geotiff):
+    path, _ = _raster(geotiff, rows=200, cols=190)
+    sources = load_sources([path])
+    mixed = PairSampler(sources, lr_patch=10, per_axis=0.5, seed=0).batch(80)
+    square = sum(p.hr.shape[-2] == p.hr.shape[-1] for p in mixed)
+    assert 20 < square < 60
+    # Without per-axis pairs a seed gives the same pairs as before the option existed.
+    a = PairSampler(sources, lr_patch=10, seed=5).batch(6)
+    b = PairSampler(sources, lr_patch=10, per_axis=0.0, seed=5).batch(6)
+    assert all(torch.equal(x.hr, y.hr) for x, y in zip(a, b))
+    with pytest.raises(ParameterError, match="per_axis"):
+        PairSampler(sources, lr_patch=10, per_axis=1.5)
+
+
+def test_validation_pairs_take_per_axis_scales(geotiff):
+    path, _ = _raster(geotiff, rows=200, cols=190)
+    pairs = validation_pairs(load_sources([path], holdout=0.4), lr_patch=10,
+                             scales=[2.0, (1.5, 4.0)], per_source=2)
+    assert sorted(p.scale for p in pairs) == [(1.5, 4.0)] * 2 + [(2.0, 2.0)] * 2
+    for p in pairs:
+        assert p.lr.shape == (1, 10, 10) and p.hr.shape[-2:] == (round(10 * p.scale[0]),
+                                                                 round(10 * p.scale[1]))

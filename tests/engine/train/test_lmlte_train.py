@@ -193,3 +193,40 @@ def test_cli_trains_and_reports_json(rasters, tmp_path):
          str(tmp_path / "missing.tif"), "--out", str(out), "--progress", "none"],
         cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "does not exist" in bad.stderr
+
+
+def test_per_axis_training_uses_the_inference_cell_convention(rasters, tmp_path):
+    # Rows first everywhere: a per-axis pair's batch cell is (2/H, 2/W) and the training render
+    # equals the API's (the one the pipeline and the official parity fixtures use) on a
+    # non-square scale, so per-axis training teaches what inference asks.
+    from engine.train.data import PairSampler, load_sources
+
+    pairs = PairSampler(load_sources(rasters), lr_patch=8, per_axis=1.0, seed=2).batch(4)
+    b = lmlte.make_batch(pairs, 40, np.random.default_rng(0), torch.device("cpu"))
+    assert any(p.scale[0] != p.scale[1] for p in pairs)
+    for i, p in enumerate(pairs):
+        assert torch.allclose(b["cell"][i, 0], torch.tensor([2 / p.hr.shape[-2],
+                                                             2 / p.hr.shape[-1]]))
+    best = lmlte.train(tiny_config(rasters, tmp_path / "run", per_axis=0.5,
+                                   val_scales=[2.0, [1.5, 3.0]]))
+    ck = read_checkpoint(best)
+    hist = ck["arbsr"]["history"][-1]
+    assert "psnr_x1.5_3" in hist and "psnr_x2" in hist
+    model = engine.load_model(str(best), device="cpu")
+    lr = pairs[0].lr
+    torch.testing.assert_close(lmlte.predict(model.module, lr, (12, 32)).clamp(0, 1),
+                               model.upscale(lr[None], (12, 32))[0], atol=1e-6, rtol=0)
+
+
+def test_cli_per_axis_flag():
+    import argparse
+
+    from engine.commands import train as train_cmd
+
+    p = argparse.ArgumentParser()
+    train_cmd.add_arguments(p)
+    assert p.parse_args(["--per-axis"]).per_axis == 0.5
+    assert p.parse_args(["--per-axis", "1"]).per_axis == 1.0
+    assert p.parse_args([]).per_axis is None
+    with pytest.raises(ParameterError, match="per_axis"):
+        cfgmod.merge(lmlte.DEFAULTS, {"per_axis": 2.0})
