@@ -64,7 +64,6 @@ class ModelCard:
             "name": self.name,
             "family": self.family,
             "bands": self.bands,
-            "scale_range": list(self.scale_range),
             "scales": list(self.scale_range),  # the CLI contract's name (ARCHITECTURE.md)
             "file": str(self.file),
             "description": self.description,

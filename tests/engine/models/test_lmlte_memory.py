@@ -100,4 +100,7 @@ def test_cpu_out_of_memory_reaches_the_tile_halving(tmp_path):
     assert out["max_region"] is not None  # the renderer halved the region ...
     want = TileRenderer(engine.load_model("lmlte-default"), N, N, 2 * N, 2 * N).render(
         lr, 0, 0, (0, 2 * N), (0, 2 * N))
-    assert float(np.abs(np.load(tmp_path / "got.npy") - want).max()) <= 1e-5  # ... same pixels
+    # ... same pixels, within the tiling tolerance of tests/engine/test_pipeline.py (1e-5 of the
+    # value range + 1e-3 DN): splitting a region changes float32 summation order, nothing else
+    tol = 1e-5 + 1e-3 / float(src.max() - src.min())
+    assert float(np.abs(np.load(tmp_path / "got.npy") - want).max()) <= tol
