@@ -313,6 +313,21 @@ def create_output(path: Path, info: RasterInfo, out_w: int, out_h: int,
     ds = create_geotiff(path, w, h, len(info.bands), info.data_type,
                         creation_options(info, w, h))
     set_georeferencing(ds, info, out_w, out_h, x0, y0)
+    copy_metadata(ds, info)
+    if write_mask:
+        # Internal mask: an external .msk side-car would not follow the final rename.
+        old = gdal.GetConfigOption("GDAL_TIFF_INTERNAL_MASK")
+        gdal.SetConfigOption("GDAL_TIFF_INTERNAL_MASK", "YES")
+        try:
+            ds.CreateMaskBand(gdal.GMF_PER_DATASET)
+        finally:
+            gdal.SetConfigOption("GDAL_TIFF_INTERNAL_MASK", old)
+    return ds
+
+
+def copy_metadata(ds: gdal.Dataset, info: RasterInfo) -> None:
+    """Dataset metadata and, per band, description, colour interpretation, scale/offset, units,
+    band metadata and nodata of the input onto ``ds`` (an output GeoTIFF or VRT)."""
     if info.metadata:
         ds.SetMetadata(info.metadata)
     for i in range(len(info.bands)):
@@ -330,15 +345,6 @@ def create_output(path: Path, info: RasterInfo, out_w: int, out_h: int,
             band.SetMetadata(info.band_metadata[i])
         if info.nodata[i] is not None:
             band.SetNoDataValue(info.nodata[i])
-    if write_mask:
-        # Internal mask: an external .msk side-car would not follow the final rename.
-        old = gdal.GetConfigOption("GDAL_TIFF_INTERNAL_MASK")
-        gdal.SetConfigOption("GDAL_TIFF_INTERNAL_MASK", "YES")
-        try:
-            ds.CreateMaskBand(gdal.GMF_PER_DATASET)
-        finally:
-            gdal.SetConfigOption("GDAL_TIFF_INTERNAL_MASK", old)
-    return ds
 
 
 def create_geotiff(path: Path, width: int, height: int, bands: int, data_type: int,
@@ -493,6 +499,7 @@ def remove_quietly(path: Path) -> None:
 
 __all__ = ["RasterInfo", "SUPPORTED_TYPES", "band_statistics", "check_disk_space",
            "check_output_path", "close", "create_geotiff", "quiet_gdal", "create_output", "creation_options",
-           "describe", "estimated_bytes", "finalize", "open_raster", "parse_bands", "pid_alive",
+           "copy_metadata", "describe", "estimated_bytes", "finalize", "open_raster", "parse_bands",
+           "pid_alive",
            "read_window", "remove_quietly", "remove_stale_temporaries", "set_georeferencing",
            "temp_path", "to_dtype", "write_window"]

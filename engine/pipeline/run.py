@@ -353,15 +353,7 @@ def _write_vrt(path: Path, info: gr.RasterInfo, plan: Plan, folder: Path) -> Non
     ds = gdal.BuildVRT(str(path), files)
     if ds is None:
         raise OutputError(f"cannot write the VRT '{path}': check the folder")
-    if info.metadata:
-        ds.SetMetadata(info.metadata)
-    for i in range(len(info.bands)):
-        band = ds.GetRasterBand(i + 1)
-        if info.descriptions[i]:
-            band.SetDescription(info.descriptions[i])
-        band.SetColorInterpretation(info.color_interp[i])
-        if info.nodata[i] is not None:
-            band.SetNoDataValue(info.nodata[i])
+    gr.copy_metadata(ds, info)
     ds = None
     # The VRT is written next to the output and renamed: make its source paths relative.
     text = path.read_text(encoding="utf-8")
