@@ -4,27 +4,31 @@
 ``engine/commands/train.py``. The config is the common training dict of
 :mod:`engine.train.config` (``data``, ``val``, ``out``, ``seed``, ``device``, ``threads``,
 ``epochs`` x ``iters_per_epoch`` optimiser steps, ``batch_size``, ``lr_patch``, ``scale_min`` /
-``scale_max``, ``holdout``, ``val_patch``, ``val_scales``, ``val_per_source``, ``lr``,
-``lr_min``, ``schedule``, ``warmup_iters``, ``grad_clip``, ``init``, ``time_limit_min``, ...)
-plus the MoE keys below (see :data:`DEFAULTS`)::
+``scale_max``, ``per_axis``, ``holdout``, ``val_patch``, ``val_scales``, ``val_per_source``,
+``lr``, ``lr_min``, ``schedule``, ``warmup_iters``, ``grad_clip``, ``init``, ``resume``,
+``time_limit_min``, ...) plus the MoE keys below (see :data:`DEFAULTS`)::
 
+    base: lmlte-default          # the model whose output is refined (name or checkpoint path);
+                                 # null: bicubic upsampling (the first generation of weights)
     ema: 0.995                   # EMA decay of the weights that are saved for inference
     balance_weight: 0.01         # Switch-style load-balancing loss weight
     z_weight: 0.001              # router z-loss weight
     model: {channels: [32, 48], num_experts: 8, top_k: 2, patch: 8, ...}   # MoEDiffSRNet args
     scheduler: {num_train_timesteps: 1000, beta_schedule: cosine, prediction_type: v}
 
-Objective: ``x_0 = (hr - up(lr)) * residual_scale`` in the [-1, 1] domain, ``t ~ U{0..T-1}``,
+Objective: ``x_0 = (hr - up) * residual_scale`` in the [-1, 1] domain, where ``up`` is the
+base model's output for the LR crop at the HR size; ``t ~ U{0..T-1}``,
 ``x_t = add_noise(x_0, eps, t)``, loss = masked MSE(net(x_t, t, up, lr, s), target) with the target
 ``v`` (or ``eps``), plus ``balance_weight * balance + z_weight * z``. Nodata pixels of the HR crop
 (``Pair.valid``) are left out of the loss. Validation (after every epoch) is the same loss of the
 EMA weights on fixed hold-out pairs with fixed noise and timesteps, so it is comparable between
-epochs; expert usage (fraction of assignments per expert and block) is logged with it in
-``history.json``.
+epochs, plus the PSNR of deterministic (temperature 0) samples against the base's PSNR; expert
+usage is logged with it in ``history.json``.
 
 Output: ``out/moe-best.pth`` (lowest validation loss, EMA weights) and ``out/moe-last.pth`` in
-the layout of :func:`engine.models.moe.support.make_checkpoint`; the function returns the best.
-Resuming an interrupted run is not supported for this family: fine-tune with ``init`` instead.
+the layout of :func:`engine.models.moe.checkpoint.make_checkpoint` (the base model embedded);
+``out/moe-state.pth`` holds what ``--resume out/moe-state.pth`` needs to continue the run
+exactly (weights, EMA, optimiser, step, random states, history). The function returns the best.
 """
 
 from __future__ import annotations
@@ -33,15 +37,18 @@ import copy
 import json
 import math
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
-import torch.nn.functional as F
 
 from engine.errors import ParameterError
-from engine.models.moe.denoiser import MoEDiffSRNet
-from engine.models.moe.support import DEFAULT_SCHEDULER, detect, make_checkpoint
+from engine.models.moe.checkpoint import (DEFAULT_SCHEDULER, base_upsample, detect,
+                                          make_checkpoint)
+from engine.models.moe.network import MoEDiffSRNet
+from engine.models.moe.sampler import sample
+from engine.models.sr_model import SRModel
 from engine.progress import Log, Metric, Progress, ProgressCallback, ignore
 from engine.schedulers.ddim import DDIMScheduler
 
@@ -50,7 +57,7 @@ DEFAULTS: dict[str, Any] = {
     "scale_min": 1.5, "scale_max": 4.0, "epochs": 100, "iters_per_epoch": 200,
     "lr": 4e-4, "lr_min": 1e-5, "schedule": "constant", "grad_clip": 1.0, "threads": 1,
     "val_patch": 24, "val_scales": [1.5, 2.75, 4.0], "val_per_source": 3, "max_invalid": 0.05,
-    "mask_zero": True, "time_limit_min": 30.0,
+    "mask_zero": True, "time_limit_min": 30.0, "base": None, "val_steps": 8,
     "ema": 0.995, "balance_weight": 0.01, "z_weight": 1e-3,
     "model": {"channels": [32, 48]}, "scheduler": dict(DEFAULT_SCHEDULER),
 }
@@ -64,9 +71,6 @@ def _config(config: Mapping[str, Any] | str | Path) -> dict[str, Any]:
     cfg = cfgmod.merge(DEFAULTS, dict(config))
     if not cfg.get("data"):
         raise ParameterError("the MoE training config needs 'data': a list of raster files")
-    if cfg.get("resume"):
-        raise ParameterError("resuming is not supported for the moe family: pass the last "
-                             "checkpoint with --init to fine-tune from it")
     if cfg.get("channels", 1) != 1:
         raise ParameterError("MoE-DiffSR is a band-wise model: use channels 1")
     return cfg
@@ -83,39 +87,201 @@ def _lr_at(cfg: dict[str, Any], step: int, total: int) -> float:
     return low + 0.5 * (peak - low) * (1 + math.cos(math.pi * min(frac, 1.0)))
 
 
-def _stack(pairs: list[Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    hr = torch.stack([p.hr for p in pairs]) * 2 - 1
-    lr = torch.stack([p.lr for p in pairs]) * 2 - 1
-    valid = torch.stack([p.valid for p in pairs])[:, None].float()
-    return hr, lr, valid
+@dataclass
+class Batch:
+    """One stacked batch in the [-1, 1] domain, with the base upsampling the model refines."""
+
+    hr: torch.Tensor      # (B, 1, H, W)
+    lr: torch.Tensor      # (B, 1, h, w)
+    up: torch.Tensor      # (B, 1, H, W)
+    valid: torch.Tensor   # (B, 1, H, W) 0/1
+
+    @classmethod
+    def of(cls, pairs: list[Any], base: SRModel | None, device: torch.device) -> Batch:
+        # The sampler's random transposes turn an H x W per-axis crop into W x H: transposing
+        # it back (one more dihedral augmentation) makes the batch stackable.
+        shape = pairs[0].hr.shape[-2:]
+        fit = [(p.hr, p.lr, p.valid) if p.hr.shape[-2:] == shape else
+               (p.hr.transpose(-1, -2), p.lr.transpose(-1, -2), p.valid.transpose(-1, -2))
+               for p in pairs]
+        hr = torch.stack([f[0] for f in fit]).to(device) * 2 - 1
+        lr = torch.stack([f[1] for f in fit]).to(device) * 2 - 1
+        valid = torch.stack([f[2] for f in fit])[:, None].float().to(device)
+        return cls(hr, lr, base_upsample(base, lr, tuple(hr.shape[-2:])), valid)
+
+    @property
+    def scale(self) -> torch.Tensor:
+        (h, w), (H, W) = self.lr.shape[-2:], self.hr.shape[-2:]
+        return torch.full((self.hr.shape[0],), (H / h + W / w) / 2, device=self.hr.device)
 
 
-def diffusion_loss(net: MoEDiffSRNet, scheduler: DDIMScheduler, hr: torch.Tensor,
-                   lr: torch.Tensor, valid: torch.Tensor, t: torch.Tensor,
+def diffusion_loss(net: MoEDiffSRNet, scheduler: DDIMScheduler, batch: Batch, t: torch.Tensor,
                    noise: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Masked DDPM loss of one batch plus the MoE auxiliary terms (unweighted).
 
     Args:
-        hr: (B, C, H, W) in [-1, 1]; lr: (B, C, h, w) in [-1, 1]; valid: (B, 1, H, W) 0/1;
-        t: (B,) int64; noise: like ``hr``.
+        t: (B,) int64 timesteps; noise: like ``batch.hr``.
     """
-    size = hr.shape[-2:]
-    up = F.interpolate(lr, size=size, mode="bicubic", align_corners=False)
-    x0 = (hr - up) * net.residual_scale
+    x0 = (batch.hr - batch.up) * net.residual_scale
     x_t = scheduler.add_noise(x0, noise, t)
-    scale = torch.full((hr.shape[0],), (size[0] / lr.shape[-2] + size[1] / lr.shape[-1]) / 2)
-    pred = net(x_t, t, up, lr, scale.to(hr.device))
+    pred = net(x_t, t, batch.up, batch.lr, batch.scale)
     target = scheduler.training_target(x0, noise, t)
-    err = (pred - target).pow(2) * valid
-    mse = err.sum() / (valid.sum() * hr.shape[1]).clamp_min(1)
+    err = (pred - target).pow(2) * batch.valid
+    mse = err.sum() / (batch.valid.sum() * batch.hr.shape[1]).clamp_min(1)
     return mse, net.aux_losses()
+
+
+def _psnr(a: torch.Tensor, b: torch.Tensor, valid: torch.Tensor) -> float:
+    """PSNR in dB of [-1, 1] images over valid pixels, on the [0, 1] scale."""
+    mse = (((a.clamp(-1, 1) - b) / 2).pow(2) * valid).sum() / valid.sum().clamp_min(1)
+    return float(10 * torch.log10(1 / mse.clamp_min(1e-12)))
+
+
+@dataclass
+class Validation:
+    """Fixed hold-out batches, noise and timesteps: numbers comparable across epochs."""
+
+    items: list[tuple[Batch, torch.Tensor, torch.Tensor]]
+    steps: int
+
+    @classmethod
+    def of(cls, pairs: list[Any], scheduler: DDIMScheduler, base: SRModel | None,
+           device: torch.device, steps: int) -> Validation:
+        gen = torch.Generator().manual_seed(12345)
+        items = []
+        for p in pairs:
+            batch = Batch.of([p], base, device)
+            t = scheduler.sample_timesteps(1, generator=gen).to(device)
+            items.append((batch, t, torch.randn(batch.hr.shape, generator=gen).to(device)))
+        return cls(items, steps)
+
+    @torch.no_grad()
+    def __call__(self, net: MoEDiffSRNet, scheduler: DDIMScheduler) -> dict[str, float]:
+        loss = psnr = psnr_base = 0.0
+        for batch, t, noise in self.items:
+            mse, _ = diffusion_loss(net, scheduler, batch, t, noise)
+            loss += float(mse)
+            out = sample(net, scheduler, batch.lr, batch.up, steps=self.steps, temperature=0.0)
+            psnr += _psnr(out, batch.hr, batch.valid)
+            psnr_base += _psnr(batch.up, batch.hr, batch.valid)
+        n = max(len(self.items), 1)
+        return {"val_loss": loss / n, "val_psnr_t0": psnr / n, "val_psnr_base": psnr_base / n}
+
+
+@dataclass
+class RunState:
+    """Everything an interrupted run needs to continue exactly."""
+
+    net: MoEDiffSRNet
+    ema: MoEDiffSRNet
+    opt: torch.optim.Optimizer
+    gen: torch.Generator
+    step: int = 0
+    best: float = math.inf
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def save(self, path: Path, sampler: Any) -> None:
+        tmp = path.with_suffix(".tmp")
+        torch.save({"net": self.net.state_dict(), "ema": self.ema.state_dict(),
+                    "opt": self.opt.state_dict(), "gen": self.gen.get_state(),
+                    "sampler": sampler.state(), "step": self.step, "best": self.best,
+                    "history": self.history, "args": dict(self.net.args)}, tmp)
+        tmp.replace(path)  # never a half-written state file
+
+    def restore(self, path: str | Path, sampler: Any) -> None:
+        st = torch.load(path, map_location="cpu", weights_only=False)
+        if dict(st.get("args", {})) != dict(self.net.args):
+            raise ParameterError(f"'{path}' was written for other model settings: resume with "
+                                 "the config it was started with")
+        self.net.load_state_dict(st["net"])
+        self.ema.load_state_dict(st["ema"])
+        self.opt.load_state_dict(st["opt"])
+        self.gen.set_state(st["gen"])
+        sampler.set_state(st["sampler"])
+        self.step, self.best, self.history = int(st["step"]), float(st["best"]), st["history"]
+
+
+def _load_base(spec: str | None, device: torch.device) -> tuple[SRModel | None, dict | None]:
+    """The base model and its ``{"family", "checkpoint"}`` entry for the saved checkpoints."""
+    if not spec:
+        return None, None
+    from engine.models.checkpoints import read_checkpoint
+    from engine.models.registry import find_card, load_model
+
+    model = load_model(spec, device)
+    card = find_card(spec)
+    path = card.file if card is not None else Path(spec)
+    return model, {"family": model.family, "checkpoint": read_checkpoint(path)}
+
+
+def _network(cfg: dict[str, Any]) -> MoEDiffSRNet:
+    if not cfg.get("init"):
+        return MoEDiffSRNet(**dict(cfg["model"] or {}))
+    from engine.models.checkpoints import read_checkpoint
+
+    ck = read_checkpoint(cfg["init"])
+    if not detect(ck):
+        raise ParameterError(f"init checkpoint '{cfg['init']}' is not a MoE-DiffSR checkpoint: "
+                             "give a moe-*.pth written by this trainer")
+    net = MoEDiffSRNet(**ck["model"]["args"])
+    net.load_state_dict(ck["model"]["sd"])
+    return net
+
+
+def _data(cfg: dict[str, Any]) -> tuple[Any, list[Any]]:
+    """The training pair sampler and the fixed validation pairs."""
+    from engine.train.data import PairSampler, load_sources, validation_pairs
+
+    mask = bool(cfg["mask_zero"])
+    sources = load_sources(cfg["data"], holdout=0.0 if cfg.get("val") else float(cfg["holdout"]),
+                           bands=cfg["bands"], mask_zero=mask)
+    val_sources = (load_sources(cfg["val"], holdout=0.5, bands=cfg["bands"], mask_zero=mask)
+                   if cfg.get("val") else sources)
+    sampler = PairSampler(sources, lr_patch=int(cfg["lr_patch"]),
+                          scale_range=(float(cfg["scale_min"]), float(cfg["scale_max"])),
+                          channels=1, seed=int(cfg["seed"]),
+                          max_invalid=float(cfg["max_invalid"]),
+                          scale_weights=_scale_weights(cfg.get("scale_weights")),
+                          per_axis=float(cfg.get("per_axis") or 0.0))
+    val = validation_pairs(val_sources, lr_patch=int(cfg["val_patch"]),
+                           scales=tuple(float(s) for s in cfg["val_scales"]),
+                           per_source=int(cfg["val_per_source"]), channels=1,
+                           max_invalid=float(cfg["max_invalid"]))
+    return sampler, val
+
+
+def _train_step(state: RunState, cfg: dict[str, Any], sched: DDIMScheduler, batch: Batch,
+                total: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """One optimiser step and the EMA update; returns the loss terms."""
+    net, opt = state.net, state.opt
+    net.train()
+    for group in opt.param_groups:
+        group["lr"] = _lr_at(cfg, state.step - 1, total)
+    t = sched.sample_timesteps(batch.hr.shape[0], generator=state.gen).to(batch.hr.device)
+    noise = torch.randn(batch.hr.shape, generator=state.gen).to(batch.hr.device)
+    mse, aux = diffusion_loss(net, sched, batch, t, noise)
+    loss = mse + float(cfg["balance_weight"]) * aux["balance"] + float(cfg["z_weight"]) * aux["z"]
+    if not torch.isfinite(loss):
+        raise ParameterError(f"the training loss became {float(loss)} at step {state.step}: "
+                             "lower the learning rate (--lr)")
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if cfg.get("grad_clip"):
+        torch.nn.utils.clip_grad_norm_(net.parameters(), float(cfg["grad_clip"]))
+    opt.step()
+    decay = min(float(cfg["ema"]), (1 + state.step) / (10 + state.step))  # EMA warm-up
+    with torch.no_grad():
+        for pe, pn in zip(state.ema.parameters(), net.parameters()):
+            pe.lerp_(pn, 1 - decay)
+        for be, bn in zip(state.ema.buffers(), net.buffers()):
+            be.copy_(bn)
+    return mse, aux
 
 
 def train(config: Mapping[str, Any] | str | Path,
           progress: ProgressCallback = ignore) -> Path:
-    """Train (or fine-tune) MoE-DiffSR; returns the path of the best checkpoint."""
+    """Train (or fine-tune, or resume) MoE-DiffSR; returns the path of the best checkpoint."""
     from engine.device import resolve_device
-    from engine.train.data import PairSampler, load_sources, validation_pairs
 
     cfg = _config(config)
     torch.manual_seed(int(cfg["seed"]))
@@ -125,83 +291,30 @@ def train(config: Mapping[str, Any] | str | Path,
     out = Path(cfg["out"])
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(cfg, indent=2, default=str), encoding="utf-8")
-    sources = load_sources(cfg["data"], holdout=0.0 if cfg.get("val") else float(cfg["holdout"]),
-                           bands=cfg["bands"], mask_zero=bool(cfg["mask_zero"]))
-    val_sources = (load_sources(cfg["val"], holdout=0.5, bands=cfg["bands"],
-                                mask_zero=bool(cfg["mask_zero"])) if cfg.get("val") else sources)
-    sampler = PairSampler(sources, lr_patch=int(cfg["lr_patch"]),
-                          scale_range=(float(cfg["scale_min"]), float(cfg["scale_max"])),
-                          channels=1, seed=int(cfg["seed"]),
-                          max_invalid=float(cfg["max_invalid"]),
-                          scale_weights=_scale_weights(cfg.get("scale_weights")))
-    val = validation_pairs(val_sources, lr_patch=int(cfg["val_patch"]),
-                           scales=tuple(float(s) for s in cfg["val_scales"]),
-                           per_source=int(cfg["val_per_source"]), channels=1,
-                           max_invalid=float(cfg["max_invalid"]))
+    base, base_entry = _load_base(cfg.get("base"), device)
+    sampler, val_pairs = _data(cfg)
     sched = DDIMScheduler(**{**DEFAULT_SCHEDULER, **dict(cfg["scheduler"] or {})})
-    if cfg.get("init"):
-        from engine.models.checkpoints import read_checkpoint
-
-        ck = read_checkpoint(cfg["init"])
-        if not detect(ck):
-            raise ParameterError(f"init checkpoint '{cfg['init']}' is not a MoE-DiffSR "
-                                 "checkpoint: give a moe-*.pth written by this trainer")
-        net = MoEDiffSRNet(**ck["model"]["args"])
-        net.load_state_dict(ck["model"]["sd"])
-    else:
-        net = MoEDiffSRNet(**dict(cfg["model"] or {}))
-    net.to(device)
+    net = _network(cfg).to(device)
     ema = copy.deepcopy(net).eval()
     for p in ema.parameters():
         p.requires_grad_(False)
-    opt = torch.optim.AdamW(net.parameters(), lr=float(cfg["lr"]), weight_decay=0.0)
-    gen = torch.Generator().manual_seed(int(cfg["seed"]))
-    # Fixed validation noise and timesteps: the validation loss is comparable across epochs.
-    val_gen = torch.Generator().manual_seed(12345)
-    val_items = [(_stack([p]), sched.sample_timesteps(1, generator=val_gen)) for p in val]
-    val_noise = [torch.randn(v[0][0].shape, generator=val_gen) for v in val_items]
+    state = RunState(net, ema, torch.optim.AdamW(net.parameters(), lr=float(cfg["lr"]),
+                                                 weight_decay=0.0),
+                     torch.Generator().manual_seed(int(cfg["seed"])))
+    if cfg.get("resume"):
+        state.restore(cfg["resume"], sampler)
+        progress(Log(f"resumed at step {state.step}"))
+    validate = Validation.of(val_pairs, sched, base, device, int(cfg["val_steps"]))
     per_epoch = int(cfg["iters_per_epoch"])
-    iterations = int(cfg["epochs"]) * per_epoch
+    total = int(cfg["epochs"]) * per_epoch
     budget = float(cfg["time_limit_min"]) * 60 if cfg.get("time_limit_min") else math.inf
-    bw, zw = float(cfg["balance_weight"]), float(cfg["z_weight"])
-    clip = cfg.get("grad_clip")
-    start, best, best_path = time.perf_counter(), math.inf, out / "moe-best.pth"
+    start, best_path = time.perf_counter(), out / "moe-best.pth"
     usage_sum, usage_n = None, 0
-    history: list[dict[str, Any]] = []
-
-    def validate() -> float:
-        total = 0.0
-        with torch.no_grad():
-            for ((hr, lr, valid), t), noise in zip(val_items, val_noise):
-                mse, _ = diffusion_loss(ema, sched, hr.to(device), lr.to(device),
-                                        valid.to(device), t.to(device), noise.to(device))
-                total += float(mse)
-        return total / max(len(val_items), 1)
-
-    for step in range(1, iterations + 1):
-        net.train()
-        for group in opt.param_groups:
-            group["lr"] = _lr_at(cfg, step - 1, iterations)
-        hr, lr, valid = (x.to(device) for x in _stack(sampler.batch(int(cfg["batch_size"]),
-                                                                    same_scale=True)))
-        t = sched.sample_timesteps(hr.shape[0], generator=gen).to(device)
-        noise = torch.randn(hr.shape, generator=gen).to(device)
-        mse, aux = diffusion_loss(net, sched, hr, lr, valid, t, noise)
-        loss = mse + bw * aux["balance"] + zw * aux["z"]
-        if not torch.isfinite(loss):
-            raise ParameterError(f"the training loss became {float(loss)} at step {step}: lower "
-                                 "the learning rate (--lr)")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if clip:
-            torch.nn.utils.clip_grad_norm_(net.parameters(), float(clip))
-        opt.step()
-        decay = min(float(cfg["ema"]), (1 + step) / (10 + step))  # EMA warm-up
-        with torch.no_grad():
-            for pe, pn in zip(ema.parameters(), net.parameters()):
-                pe.lerp_(pn, 1 - decay)
-            for be, bn in zip(ema.buffers(), net.buffers()):
-                be.copy_(bn)
+    while state.step < total:
+        state.step += 1
+        step = state.step
+        batch = Batch.of(sampler.batch(int(cfg["batch_size"]), same_scale=True), base, device)
+        mse, aux = _train_step(state, cfg, sched, batch, total)
         usage = net.expert_usage().detach().cpu()
         usage_sum = usage if usage_sum is None else usage_sum + usage
         usage_n += 1
@@ -209,29 +322,33 @@ def train(config: Mapping[str, Any] | str | Path,
         if step % 20 == 0:
             progress(Metric("loss", float(mse.detach()), step))
             progress(Metric("balance", float(aux["balance"].detach()), step))
-            progress(Progress(min(max(step / iterations, elapsed / budget), 1.0),
-                              f"step {step}/{iterations}"))
-        last = step == iterations or elapsed >= budget
+            progress(Progress(min(max(step / total, elapsed / budget), 1.0),
+                              f"step {step}/{total}"))
+        last = step == total or elapsed >= budget
         if step % per_epoch == 0 or last:
-            v = validate()
-            progress(Metric("val_loss", v, step))
+            scores = validate(ema, sched)
+            for key, value in scores.items():
+                progress(Metric(key, value, step))
             mean_usage = (usage_sum / max(usage_n, 1)).tolist() if usage_sum is not None else []
             usage_sum, usage_n = None, 0
-            history.append({"step": step, "loss": float(mse.detach()), "val_loss": v,
-                            "balance": float(aux["balance"].detach()),
-                            "z": float(aux["z"].detach()), "minutes": elapsed / 60,
-                            "usage": mean_usage})
-            (out / "history.json").write_text(json.dumps(history, indent=1), encoding="utf-8")
-            ck = make_checkpoint(ema, sched, step=step, val_loss=v, config=_jsonable(cfg))
+            state.history.append({"step": step, "loss": float(mse.detach()), **scores,
+                                  "balance": float(aux["balance"].detach()),
+                                  "z": float(aux["z"].detach()), "minutes": elapsed / 60,
+                                  "usage": mean_usage})
+            (out / "history.json").write_text(json.dumps(state.history, indent=1),
+                                              encoding="utf-8")
+            ck = make_checkpoint(ema, sched, base=base_entry, step=step,
+                                 val_loss=scores["val_loss"], config=_jsonable(cfg))
             torch.save(ck, out / "moe-last.pth")
-            if v < best:
-                best = v
+            if scores["val_loss"] < state.best:
+                state.best = scores["val_loss"]
                 torch.save(ck, best_path)
-                progress(Log(f"step {step}: validation loss {v:.4f} (best)"))
+                progress(Log(f"step {step}: validation loss {state.best:.4f} (best)"))
+            state.save(out / "moe-state.pth", sampler)
         if last:
-            if elapsed >= budget and step < iterations:
-                progress(Log(f"time limit reached after {step} steps; best checkpoint kept",
-                             "warning"))
+            if elapsed >= budget and step < total:
+                progress(Log(f"time limit reached after {step} steps; continue with --resume "
+                             f"{out / 'moe-state.pth'}", "warning"))
             break
     return best_path
 

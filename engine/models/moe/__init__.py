@@ -2,12 +2,12 @@
 
 Modules: ``lr_encoder`` (LR features and per-level pyramid), ``router`` (top-k patch router,
 balance and z losses), ``experts`` (AdaGN conv experts, sparse gather/scatter dispatch),
-``denoiser`` (the U-Net), ``sampler`` (DDIM sampling loop), ``support`` (checkpoint detection
+``network`` (the U-Net), ``sampler`` (DDIM sampling loop), ``checkpoint`` (checkpoint detection
 and loading), ``family`` (the registry entry).
 """
 
 from __future__ import annotations
 
-from engine.models.moe.denoiser import MoEDiffSRNet
+from engine.models.moe.network import MoEDiffSRNet
 
 __all__ = ["MoEDiffSRNet"]

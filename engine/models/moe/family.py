@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from engine.models.family import Family
-from engine.models.moe.support import detect, load
+from engine.models.moe.checkpoint import detect, load
 
 FAMILY = Family(id="moe", detect=detect, load=load)

@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from engine.errors import ModelError, ParameterError
-from engine.models.moe import support
-from engine.models.moe.denoiser import MoEDiffSRNet
+from engine.models.moe import checkpoint
+from engine.models.moe.network import MoEDiffSRNet
 from engine.models.moe.experts import ConvExpert, SparseMoE
 from engine.models.moe.router import PatchRouter, Routing, balance_loss, z_loss
 from engine.schedulers.ddim import DDIMScheduler
@@ -43,9 +43,9 @@ def tiny_net(seed: int = 0, **kw: object) -> MoEDiffSRNet:
     return net.eval()
 
 
-def tiny_model(seed: int = 0) -> support.MoEModel:
-    ck = support.make_checkpoint(tiny_net(seed))
-    return support.load(ck, name="tiny", device=torch.device("cpu"), options={"steps": 3})
+def tiny_model(seed: int = 0) -> checkpoint.MoEModel:
+    ck = checkpoint.make_checkpoint(tiny_net(seed))
+    return checkpoint.load(ck, name="tiny", device=torch.device("cpu"), options={"steps": 3})
 
 
 @pytest.mark.parametrize("lr_hw,out_hw", [((10, 12), (25, 30)), ((7, 7), (7, 7)),
@@ -240,7 +240,7 @@ def test_aux_losses_and_usage_logged() -> None:
 
 
 def test_tiny_overfit_loss_falls() -> None:
-    from engine.train.moe import diffusion_loss
+    from engine.train.moe import Batch, diffusion_loss
 
     torch.manual_seed(0)
     net = MoEDiffSRNet(**TINY).train()  # type: ignore[arg-type]
@@ -250,12 +250,14 @@ def test_tiny_overfit_loss_falls() -> None:
     hr = (torch.sin(3 * xx) * torch.cos(2 * yy))[None, None].repeat(2, 1, 1, 1) * 0.8
     lr = F.interpolate(hr, size=(12, 12), mode="bicubic", align_corners=False, antialias=True)
     valid = torch.ones(2, 1, 24, 24)
+    up = F.interpolate(lr, size=(24, 24), mode="bicubic", align_corners=False)
+    batch = Batch(hr, lr, up, valid)
     t = torch.tensor([300, 600])
     noise = torch.randn(hr.shape, generator=g)
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     losses = []
     for _ in range(30):
-        mse, aux = diffusion_loss(net, sched, hr, lr, valid, t, noise)
+        mse, aux = diffusion_loss(net, sched, batch, t, noise)
         loss = mse + 0.01 * aux["balance"] + 1e-3 * aux["z"]
         opt.zero_grad()
         loss.backward()
@@ -268,10 +270,10 @@ def test_checkpoint_round_trip_and_detection(tmp_path: Path) -> None:
     import engine
 
     net = tiny_net(3)
-    ck = support.make_checkpoint(net, DDIMScheduler(prediction_type="v"), step=5)
-    assert support.detect(ck)
-    assert not support.detect({"model": {"name": "lmlte", "args": {}, "sd": {}}})
-    assert not support.detect({"state_dict": {}})
+    ck = checkpoint.make_checkpoint(net, DDIMScheduler(prediction_type="v"), step=5)
+    assert checkpoint.detect(ck)
+    assert not checkpoint.detect({"model": {"name": "lmlte", "args": {}, "sd": {}}})
+    assert not checkpoint.detect({"state_dict": {}})
     path = tmp_path / "moe.pth"
     torch.save(ck, path)
     model = engine.load_model(str(path), device="cpu")
@@ -283,10 +285,10 @@ def test_checkpoint_round_trip_and_detection(tmp_path: Path) -> None:
 
 
 def test_mismatched_weights_raise_model_error() -> None:
-    ck = support.make_checkpoint(tiny_net())
+    ck = checkpoint.make_checkpoint(tiny_net())
     ck["model"]["args"]["channels"] = [8, 24]
     with pytest.raises(ModelError, match="does not match"):
-        support.load(ck, name="bad", device=torch.device("cpu"))
+        checkpoint.load(ck, name="bad", device=torch.device("cpu"))
 
 
 def test_train_smoke_on_a_raster(tmp_path: Path, geotiff) -> None:  # type: ignore[no-untyped-def]
@@ -304,9 +306,62 @@ def test_train_smoke_on_a_raster(tmp_path: Path, geotiff) -> None:  # type: igno
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     assert [h["step"] for h in history] == [2, 4]
     assert len(history[0]["usage"]) == len(TINY["channels"]) * 2 + 1  # type: ignore[arg-type]
-    model = support.load(torch.load(best, weights_only=True), name="b",
+    model = checkpoint.load(torch.load(best, weights_only=True), name="b",
                          device=torch.device("cpu"))
     assert model.upscale(torch.rand(1, 1, 6, 6), (13, 13), steps=2).shape == (1, 1, 13, 13)
+
+
+def test_refiner_training_embeds_the_base_and_resumes_exactly(
+        tmp_path: Path, geotiff) -> None:  # type: ignore[no-untyped-def]
+    """A refiner run over lmlte-default, interrupted and resumed, equals the uninterrupted run."""
+    import engine
+    from engine.train.moe import train
+    from rasters import smooth_image
+
+    src = geotiff((smooth_image(96, 96, bands=2, seed=4) * 1000).astype("uint16"))
+    cfg = {"data": [str(src)], "lr_patch": 12, "batch_size": 2, "epochs": 2,
+           "iters_per_epoch": 2, "val_patch": 12, "val_per_source": 1, "holdout": 0.3,
+           "scale_min": 1.5, "scale_max": 2.5, "per_axis": 0.5, "device": "cpu",
+           "base": "lmlte-default", "val_steps": 2,
+           "model": {k: list(v) if isinstance(v, tuple) else v for k, v in TINY.items()}}
+    whole = train({**cfg, "out": str(tmp_path / "whole")})
+    train({**cfg, "out": str(tmp_path / "part"), "epochs": 1})
+    resumed = train({**cfg, "out": str(tmp_path / "part"),
+                     "resume": str(tmp_path / "part" / "moe-state.pth")})
+    a = torch.load(tmp_path / "whole" / "moe-last.pth", weights_only=True)
+    b = torch.load(tmp_path / "part" / "moe-last.pth", weights_only=True)
+    for k, v in a["model"]["sd"].items():
+        assert torch.equal(b["model"]["sd"][k], v), k
+    history = json.loads((tmp_path / "part" / "history.json").read_text())
+    assert [h["step"] for h in history] == [2, 4]
+    assert "val_psnr_t0" in history[-1] and "val_psnr_base" in history[-1]
+    # The base travels inside the checkpoint and is what the sampler refines.
+    ck = torch.load(whole, weights_only=True)
+    assert ck["base"]["family"] == "lmlte"
+    model = checkpoint.load(ck, name="r", device=torch.device("cpu"))
+    assert model.base is not None and model.base.family == "lmlte"
+    base = engine.load_model("lmlte-default", device="cpu")
+    lr = torch.rand(1, 1, 10, 10)
+    # The zero-initialised output layer was trained only 4 steps: the refiner at temperature 0
+    # stays within a small distance of its base.
+    ref = base.upscale(lr, (17, 23), clamp=False)
+    out = model.upscale(lr, (17, 23), clamp=False, steps=2, temperature=0.0)
+    assert out.shape == (1, 1, 17, 23) and float((out - ref).abs().max()) < 0.05
+    assert resumed == tmp_path / "part" / "moe-best.pth"
+
+
+def test_temperature_zero_is_deterministic_and_seeds_reproduce() -> None:
+    model = tiny_model()
+    lr = torch.rand(1, 1, 9, 7)
+    t0 = [model.upscale(lr, (20, 15), seed=s, temperature=0.0) for s in (0, 1, 2)]
+    assert torch.equal(t0[0], t0[1]) and torch.equal(t0[0], t0[2])
+    hot = [model.upscale(lr, (20, 15), seed=s, temperature=1.0) for s in (5, 5, 6)]
+    assert torch.equal(hot[0], hot[1]) and not torch.equal(hot[0], hot[2])
+    # Temperature scales the noise: half way, the sample lies between the two.
+    half = model.upscale(lr, (20, 15), seed=5, temperature=0.5)
+    assert float((half - t0[0]).abs().mean()) < float((hot[0] - t0[0]).abs().mean())
+    with pytest.raises(ParameterError, match="temperature"):
+        model.upscale(lr, (20, 15), temperature=1.5)
 
 
 @pytest.mark.slow

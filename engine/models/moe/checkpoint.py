@@ -1,10 +1,16 @@
-"""Registry support for MoE-DiffSR: checkpoint detection and loading (sampling: ``sampler``).
+"""MoE-DiffSR checkpoints: detection and loading into an :class:`SRModel` (sampling: ``sampler``).
 
 Checkpoint layout (ours, shaped like LMF's so the same tools read it)::
 
     {"model": {"name": "moe-diffsr", "args": {...MoEDiffSRNet kwargs...}, "sd": state_dict},
      "scheduler": {...DDIMScheduler kwargs...},      # optional, defaults below
+     "base": {"family": "lmlte", "checkpoint": {...}},  # optional: the refined model (v2)
      "epoch"/"step", "config", ...}                   # optional training metadata
+
+Without ``base`` the diffusion refines bicubic upsampling (the first weights); with it, the
+output of the embedded base model (the refiner, v2). The base's weights travel inside the
+checkpoint so that a refiner always meets the base it was trained on, even after the bundled
+default model is retrained.
 
 The model is band-wise (1 channel in, 1 out): a raster with any number of bands is processed
 band by band, every band normalised to [0, 1] by the caller.
@@ -18,8 +24,8 @@ from typing import Any
 import torch
 
 from engine.errors import ModelError, ParameterError
-from engine.models.moe.denoiser import MoEDiffSRNet
-from engine.models.moe.sampler import DEFAULT_STEPS, sample
+from engine.models.moe.network import MoEDiffSRNet
+from engine.models.moe.sampler import DEFAULT_STEPS, DEFAULT_TEMPERATURE, sample
 from engine.models.sr_model import SRModel
 from engine.precision import autocast
 from engine.schedulers.ddim import DDIMScheduler
@@ -38,13 +44,33 @@ def detect(checkpoint: dict[str, Any]) -> bool:
     return isinstance(spec, dict) and spec.get("name") == NAME and isinstance(spec.get("sd"), dict)
 
 
-def make_checkpoint(net: MoEDiffSRNet, scheduler: DDIMScheduler | None = None,
-                    **extra: Any) -> dict[str, Any]:
-    """The checkpoint dict of ``net`` (weights copied to the CPU)."""
+def make_checkpoint(net: MoEDiffSRNet, scheduler: DDIMScheduler | None = None, *,
+                    base: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    """The checkpoint dict of ``net`` (weights copied to the CPU).
+
+    Args:
+        base: ``{"family", "checkpoint"}`` of the model whose output the network refines
+            (None: bicubic upsampling).
+    """
     sd = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
     sched = dict(scheduler.config) if scheduler is not None else dict(DEFAULT_SCHEDULER)
-    return {"model": {"name": NAME, "args": dict(net.args), "sd": sd}, "scheduler": sched,
-            **extra}
+    ck = {"model": {"name": NAME, "args": dict(net.args), "sd": sd}, "scheduler": sched}
+    if base is not None:
+        ck["base"] = {"family": str(base["family"]), "checkpoint": base["checkpoint"]}
+    return {**ck, **extra}
+
+
+def base_upsample(base: SRModel | None, lr: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """What the diffusion refines: ``base``'s output, or bicubic without one; [-1, 1] in and out.
+
+    The base sees the same [0, 1] values as it would alone, and its overshoot is kept
+    (``clamp=False``): the residual model was trained on exactly this.
+    """
+    if base is None:
+        return torch.nn.functional.interpolate(lr, size=size, mode="bicubic",
+                                               align_corners=False)
+    with torch.no_grad():
+        return base.upscale((lr + 1) / 2, size, clamp=False).to(lr.dtype) * 2 - 1
 
 
 @dataclass(kw_only=True)
@@ -54,13 +80,15 @@ class MoEModel(SRModel):
     Attributes:
         scheduler: the DDIM schedule of the checkpoint; ``eta`` is passed per call to its
             ``step``, so the model never changes it (reentrant).
+        base: the model whose output is refined (None: bicubic upsampling).
     """
 
     scheduler: DDIMScheduler
+    base: SRModel | None = None
 
     def upscale(self, lr: torch.Tensor, size: tuple[int, int], *, clamp: bool = True,
                 seed: int | None = None, steps: int | None = None, eta: float | None = None,
-                **kwargs: Any) -> torch.Tensor:
+                temperature: float | None = None, **kwargs: Any) -> torch.Tensor:
         """Super-resolve ``lr`` (B, C, h, w) in [0, 1] to exactly ``size`` (H, W).
 
         Args:
@@ -69,8 +97,10 @@ class MoEModel(SRModel):
             clamp: clamp to [0, 1].
             seed: seed of the sampling noise (default 0: repeated runs give the same result).
                 The noise is drawn by a ``torch.Generator`` on the model's device.
-            steps: DDIM steps (default from the model card, else 20).
+            steps: DDIM steps (default from the model card, else 8).
             eta: DDIM stochasticity of this call (default: the card's ``eta`` option, else 0).
+            temperature: weight of the sampling noise, 0..1 (default: the card's
+                ``temperature`` option, else 1); 0 gives a deterministic result.
 
         Returns:
             (B, C, H, W) float32.
@@ -90,17 +120,24 @@ class MoEModel(SRModel):
         x = lr.to(dev, torch.float32).reshape(b * c, 1, h, w) * 2 - 1
         gen = torch.Generator(device=dev).manual_seed(seed)
         eta = float(eta if eta is not None else self.options.get("eta", 0.0))
+        temperature = float(temperature if temperature is not None
+                            else self.options.get("temperature", DEFAULT_TEMPERATURE))
+        if not 0.0 <= temperature <= 1.0:
+            raise ParameterError(f"--temperature must be between 0 and 1, got {temperature}")
+        up = base_upsample(self.base, x, (height, width))
         half = dev.type == "cuda" and bool(self.options.get("half", True))
         with autocast(dev, torch.float16 if half else None):
             net: MoEDiffSRNet = self.module  # type: ignore[assignment]
-            out = sample(net, self.scheduler, x, (height, width), steps=steps, eta=eta,
-                         generator=gen)
+            out = sample(net, self.scheduler, x, up, steps=steps, eta=eta,
+                         temperature=temperature, generator=gen)
         out = ((out.float() + 1) / 2).reshape(b, c, height, width)
         return out.clamp(0, 1) if clamp else out
 
     def describe(self) -> dict[str, Any]:
         info = super().describe()
         info["steps"] = int(self.options.get("steps", DEFAULT_STEPS))
+        info["temperature"] = float(self.options.get("temperature", DEFAULT_TEMPERATURE))
+        info["base"] = self.base.family if self.base is not None else "bicubic"
         return info
 
 
@@ -129,6 +166,7 @@ def load(checkpoint: dict[str, Any], *, name: str, device: torch.device,
         raise ModelError(f"MoE-DiffSR checkpoint '{name}' does not match its recorded "
                          f"architecture ({first}): re-export it with the training command") from exc
     net.to(device).eval()
+    base = _load_base(checkpoint.get("base"), name=name, device=device)
     sched_cfg = {**DEFAULT_SCHEDULER, **dict(checkpoint.get("scheduler") or {})}
     scheduler = DDIMScheduler(**sched_cfg)
     # Context a tile needs: the LR encoder's radius plus the U-Net's convolutional reach, about
@@ -138,9 +176,30 @@ def load(checkpoint: dict[str, Any], *, name: str, device: torch.device,
     # noise, so tiles are never bit-identical to an untiled run: a larger halo would only add
     # cost (it grows with scale**2 in output pixels) without making them so.
     halo = net.encoder.receptive_radius + net.size_multiple // 2
+    if base is not None:
+        halo = max(halo, base.halo)
     return MoEModel(name=name, family="moe", module=net, in_channels=1, out_channels=1,
                     scale_range=scale_range, halo=int(halo), stochastic=True,
-                    options=dict(options or {}), supports_grid=False, scheduler=scheduler)
+                    options=dict(options or {}), supports_grid=False, scheduler=scheduler,
+                    base=base)
 
 
-__all__ = ["NAME", "MoEModel", "build", "detect", "load", "make_checkpoint"]
+def _load_base(spec: Any, *, name: str, device: torch.device) -> SRModel | None:
+    """The embedded base model of a refiner checkpoint (None when there is none)."""
+    if spec is None:
+        return None
+    from engine.models.registry import family_support  # the registry imports this module
+
+    if not isinstance(spec, dict) or not isinstance(spec.get("checkpoint"), dict):
+        raise ModelError(f"MoE-DiffSR checkpoint '{name}' has a malformed 'base' entry: "
+                         "re-export it with the training command")
+    support = family_support(str(spec.get("family")))
+    if support.load is None or support.detect is None or not support.detect(spec["checkpoint"]):
+        raise ModelError(f"the base model inside MoE-DiffSR checkpoint '{name}' is not a "
+                         f"'{spec.get('family')}' checkpoint: re-export it with the training "
+                         "command")
+    return support.load(spec["checkpoint"], name=f"{name} (base)", device=device, config=None,
+                        options={})
+
+
+__all__ = ["NAME", "MoEModel", "base_upsample", "build", "detect", "load", "make_checkpoint"]
