@@ -48,6 +48,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.add_argument("--seed", default="0", metavar="N", help="seed of diffusion models")
     p.add_argument("--steps", default=None, metavar="N", help="sampling steps of diffusion models")
+    p.add_argument("--temperature", default=None, metavar="T",
+                   help="detail of diffusion models with a detail control (moe), 0..1: 0 is "
+                        "deterministic and closest to the truth on average, higher adds finer "
+                        "(partly invented) detail (default: the model card's)")
+    p.add_argument("--uncertainty", default=None, metavar="PATH",
+                   help="also write a Float32 GeoTIFF with, per output band, the per-pixel "
+                        "standard deviation over --samples samples in the output's units "
+                        "(diffusion models)")
+    p.add_argument("--samples", default=None, metavar="K",
+                   help="samples per pixel for --uncertainty (default 4, at least 2)")
     p.add_argument("--no-half", action="store_true", help="no float16 autocast on CUDA")
     p.add_argument("--cog", action="store_true", help="write a Cloud Optimised GeoTIFF")
     g = p.add_argument_group("large rasters and clusters")
@@ -84,6 +94,8 @@ def run(args: argparse.Namespace, progress: ProgressCallback) -> Done:
     tile = _int("--tile", args.tile, 1)
     seed = _int("--seed", args.seed, 0) or 0
     steps = _int("--steps", args.steps, 1)
+    samples = _int("--samples", args.samples, 1)
+    temperature = parse_number("--temperature", args.temperature)
     workers = _int("--workers", args.workers, 1) or 1
     threads = _int("--threads", args.threads, 1)
     ray = (args.ray or "").strip() or None
@@ -105,6 +117,8 @@ def run(args: argparse.Namespace, progress: ProgressCallback) -> Done:
                              overwrite=args.overwrite, seed=seed, steps=steps,
                              half=False if args.no_half else None, cog=args.cog,
                              workers=workers, threads=threads, ray=ray, resume=args.resume,
+                             temperature=temperature, samples=samples,
+                             uncertainty=args.uncertainty,
                              model_ref=ModelRef(args.model or model.name, args.config,
                                                 str(device)),
                              progress=progress)

@@ -57,6 +57,8 @@ class Job:
     steps: int | None = None
     half: bool = False
     parts: str | None = None
+    temperature: float | None = None
+    samples: int = 1  # > 1: render that many samples and add their standard deviation
 
 
 class BlockWorker:
@@ -82,7 +84,8 @@ class BlockWorker:
         self.info = gr.describe(self.ds, list(job.bands))
         plan = job.plan
         self.renderer = TileRenderer(model, plan.width, plan.height, plan.out_w, plan.out_h,
-                                     half=job.half, seed=plan.seed, steps=job.steps)
+                                     half=job.half, seed=plan.seed, steps=job.steps,
+                                     temperature=job.temperature)
         self.fill = [s.lo for s in job.stats]
         self.lock = threading.Lock()  # one GDAL dataset: reads from one thread at a time
 
@@ -97,12 +100,20 @@ class BlockWorker:
                ) -> tuple[np.ndarray, np.ndarray]:
         """Normalised values over the block's rendered region (C, ext_h, ext_w) and the validity
         of its own pixels (C, h, w): an output pixel is valid when the input pixel its centre
-        falls in is valid."""
+        falls in is valid.
+
+        With ``job.samples`` K > 1 the values have 2C channels: the seed's sample (the output),
+        then the per-pixel standard deviation over K samples (normalised units)."""
         data, valid = window if window is not None else self.read(block)
         ys, xs = block.ys, block.xs
         lr = normalize(fill_holes(data, valid, self.fill), self.job.stats)
-        values = self.renderer.render(lr, ys.crop0, xs.crop0, (ys.ext0, ys.ext1),
-                                      (xs.ext0, xs.ext1))
+        draws = [self.renderer.render(lr, ys.crop0, xs.crop0, (ys.ext0, ys.ext1),
+                                      (xs.ext0, xs.ext1), sample=k)
+                 for k in range(max(1, self.job.samples))]
+        values = draws[0]
+        if len(draws) > 1:
+            std = np.std(np.stack(draws), axis=0, ddof=1).astype(np.float32)
+            values = np.concatenate([values, std])
         plan = self.job.plan
         iy = nearest_input(ys.out0, ys.out1, plan.height, plan.out_h) - ys.crop0
         ix = nearest_input(xs.out0, xs.out1, plan.width, plan.out_w) - xs.crop0

@@ -49,7 +49,8 @@ def weights_hash(spec: str) -> str:
 
 
 def make_manifest(*, input_path: str, plan: Plan, bands: list[int], model: str, weights: str,
-                  steps: int | None, data_type: str, tile: int | None) -> dict[str, Any]:
+                  steps: int | None, data_type: str, tile: int | None,
+                  temperature: float | None = None, samples: int = 1) -> dict[str, Any]:
     """What a resumed run must repeat exactly for the finished parts to be reusable."""
     return {
         "input": str(Path(input_path).resolve()),
@@ -60,6 +61,8 @@ def make_manifest(*, input_path: str, plan: Plan, bands: list[int], model: str, 
         "weights_sha256": weights,
         "seed": plan.seed,
         "steps": steps,
+        "temperature": temperature,
+        "samples": samples,
         "block_size": [plan.block_w, plan.block_h],
         "tile": tile,
         "data_type": data_type,

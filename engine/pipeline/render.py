@@ -28,6 +28,8 @@ from engine.pipeline.plan import block_seed
 
 #: Smallest output region the out-of-memory back-off goes down to.
 MIN_REGION = 16
+#: Seed offset between the extra samples of an uncertainty run.
+SAMPLE_SEED_STRIDE = 104_729
 
 
 # ---------------------------------------------------------------------------------------------
@@ -99,17 +101,19 @@ class TileRenderer:
         model: the loaded :class:`SRModel`.
         width, height / out_w, out_h: input and output grid sizes.
         half: autocast half precision on CUDA.
-        seed, steps: for stochastic models.
+        seed, steps, temperature: for stochastic models (None: the model's defaults).
     """
 
     def __init__(self, model: SRModel, width: int, height: int, out_w: int, out_h: int, *,
-                 half: bool = False, seed: int = 0, steps: int | None = None) -> None:
+                 half: bool = False, seed: int = 0, steps: int | None = None,
+                 temperature: float | None = None) -> None:
         self.model = model
         self.w, self.h, self.out_w, self.out_h = width, height, out_w, out_h
         self.device = model.device
         self.half = bool(half) and self.device.type == "cuda"
         self.seed = seed
         self.steps = steps
+        self.temperature = temperature
         self.max_region: int | None = None  # learned by the out-of-memory back-off
         # Crop-based models: crops aligned so their output grid is a subset of the global one.
         grid = model.supports_grid
@@ -117,13 +121,16 @@ class TileRenderer:
         self.align_x = 1 if grid else alignment(width, out_w)
 
     def render(self, lr: np.ndarray, crop_y0: int, crop_x0: int, ys: tuple[int, int],
-               xs: tuple[int, int]) -> np.ndarray:
+               xs: tuple[int, int], sample: int = 0) -> np.ndarray:
         """Output pixels rows ys x cols xs (C, ny, nx) float32 from ``lr`` (C, ch, cw) normalised
-        whose top-left LR pixel is (crop_y0, crop_x0); halves the region on out-of-memory."""
+        whose top-left LR pixel is (crop_y0, crop_x0); halves the region on out-of-memory.
+
+        ``sample`` k > 0 draws the k-th extra sample of a stochastic model (other seeds); sample
+        0 is the one a run without extra samples gives."""
         ny, nx = ys[1] - ys[0], xs[1] - xs[0]
         if self.max_region is None or ny * nx <= self.max_region:
             try:
-                return self._render_once(lr, crop_y0, crop_x0, ys, xs)
+                return self._render_once(lr, crop_y0, crop_x0, ys, xs, sample)
             except BaseException as exc:  # noqa: BLE001 - only out-of-memory is handled here
                 if not is_out_of_memory(exc):
                     raise
@@ -143,7 +150,7 @@ class TileRenderer:
             mid = xs[0] + nx // 2
             parts = [(ys, (xs[0], mid)), (ys, (mid, xs[1]))]
             axis = 2
-        outs = [self.render(lr, crop_y0, crop_x0, py, px) for py, px in parts]
+        outs = [self.render(lr, crop_y0, crop_x0, py, px, sample) for py, px in parts]
         return np.concatenate(outs, axis=axis)
 
     def _prepare(self, lr: np.ndarray, crop_y0: int, crop_x0: int, ys: tuple[int, int],
@@ -158,12 +165,12 @@ class TileRenderer:
         return sub, cy, cx, (ys[0], xs[0], cy1 - cy0, cx1 - cx0)
 
     def _render_once(self, lr: np.ndarray, crop_y0: int, crop_x0: int, ys: tuple[int, int],
-                     xs: tuple[int, int]) -> np.ndarray:
+                     xs: tuple[int, int], sample: int = 0) -> np.ndarray:
         sub, cy, cx, crop = self._prepare(lr, crop_y0, crop_x0, ys, xs)
-        return self._run([sub], cy, cx, crop)[0]
+        return self._run([sub], cy, cx, crop, sample)[0]
 
     def _run(self, subs: list[np.ndarray], cy: np.ndarray, cx: np.ndarray,
-             crop: tuple[int, int, int, int]) -> list[np.ndarray]:
+             crop: tuple[int, int, int, int], sample: int = 0) -> list[np.ndarray]:
         """Model call on same-shaped crops ``subs`` (each (C, ch, cw)) sharing local centres."""
         parts = []
         rule = "joint"
@@ -174,7 +181,8 @@ class TileRenderer:
         batch = torch.cat(parts).to(self.device)
         # One image per model call: the model's working memory is then that of one band of one
         # tile, whatever the band count (an 8-band raster needs no more memory than 1 band).
-        y = torch.cat([self._call(batch[i:i + 1], cy, cx, crop) for i in range(batch.shape[0])])
+        y = torch.cat([self._call(batch[i:i + 1], cy, cx, crop, sample)
+                       for i in range(batch.shape[0])])
         outs = []
         start = 0
         for b in parts:
@@ -184,7 +192,7 @@ class TileRenderer:
         return outs
 
     def _call(self, batch: torch.Tensor, cy: np.ndarray, cx: np.ndarray,
-              crop: tuple[int, int, int, int]) -> torch.Tensor:
+              crop: tuple[int, int, int, int], sample: int = 0) -> torch.Tensor:
         out_y0, out_x0, ch, cw = crop
         amp = (torch.autocast("cuda", dtype=torch.float16) if self.half else nullcontext())
         with torch.inference_mode(), amp:
@@ -196,9 +204,13 @@ class TileRenderer:
                 size = (output_size(ch, self.out_h / self.h), output_size(cw, self.out_w / self.w))
                 kwargs: dict[str, Any] = {}
                 if self.model.stochastic:
-                    kwargs["seed"] = block_seed(self.seed, out_y0, out_x0)
+                    # Extra samples take the seeds of far-away "runs": sample 0 is unchanged.
+                    kwargs["seed"] = block_seed(self.seed + sample * SAMPLE_SEED_STRIDE, out_y0,
+                                                out_x0)
                     if self.steps is not None:
                         kwargs["steps"] = self.steps
+                    if self.temperature is not None:
+                        kwargs["temperature"] = self.temperature
                 full = self.model.upscale(batch, size, clamp=False, **kwargs)
                 # Crop-local output pixel k is centred at LR (k + 0.5) * ch / H; sample the
                 # global centres there (exact whenever the grids coincide, e.g. integer scales).

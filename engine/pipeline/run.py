@@ -17,6 +17,7 @@ at a time, and no stage holds a row or a column of the raster.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -36,9 +37,12 @@ from engine.pipeline.executors import run_in_process, run_local_workers, run_ray
 from engine.pipeline.parts import PartsFolder, make_manifest, parts_folder, weights_hash
 from engine.pipeline.plan import GEOTIFF_BLOCK, BlockSpec, Plan, make_plan
 from engine.pipeline.scale import Scale
-from engine.pipeline.sink import (blend_block, part_path, read_part, to_output,
-                                  write_final_part)
+from engine.pipeline.sink import (UncertaintyOutput, blend_block, part_path, read_part,
+                                  to_output, write_final_part)
 from engine.progress import Log, Progress, ProgressCallback, ignore
+
+#: Samples per pixel of an uncertainty layer when ``samples`` is not given.
+DEFAULT_SAMPLES = 4
 
 #: GDAL block cache during a run (bytes): a few input blocks around the current window; written
 #: output blocks are flushed as soon as they are complete.
@@ -51,6 +55,8 @@ def upscale_raster(input_path: str | os.PathLike[str], output_path: str | os.Pat
                    steps: int | None = None, half: bool | None = None, cog: bool = False,
                    workers: int = 1, threads: int | None = None, ray: str | None = None,
                    resume: bool = False, model_ref: ModelRef | None = None,
+                   temperature: float | None = None, samples: int | None = None,
+                   uncertainty: str | os.PathLike[str] | None = None,
                    progress: ProgressCallback = ignore,
                    cancel: threading.Event | None = None) -> dict[str, Any]:
     """Super-resolve ``input_path`` into ``output_path`` (GeoTIFF, or VRT + parts) with ``model``.
@@ -67,6 +73,11 @@ def upscale_raster(input_path: str | os.PathLike[str], output_path: str | os.Pat
             cluster address.
         resume: reuse the finished blocks of an interrupted run with the same settings.
         model_ref: how worker processes load ``model`` (default: by its name or path).
+        temperature: sampling-noise weight of the diffusion models that have one (0..1).
+        samples: samples drawn per pixel for ``uncertainty`` (default 4, at least 2).
+        uncertainty: path of a Float32 GeoTIFF receiving the per-pixel standard deviation over
+            ``samples`` samples, in the output's data units (stochastic models only). The
+            output itself stays the ``seed`` sample.
         cancel: set it to stop at the next block (raises :class:`Cancelled`).
 
     Returns:
@@ -94,6 +105,8 @@ def upscale_raster(input_path: str | os.PathLike[str], output_path: str | os.Pat
                      "warning"))
     if tile is not None and tile < 1:
         raise ParameterError(f"--tile {tile} must be a positive number of pixels, e.g. 256")
+    samples, unc_path = _check_sampling(model, out, input_path, temperature, samples,
+                                        uncertainty, overwrite)
     progress(Progress(0.0, "statistics"))
     stats = gr.band_statistics(ds, info)
     ds = None
@@ -101,13 +114,17 @@ def upscale_raster(input_path: str | os.PathLike[str], output_path: str | os.Pat
         half = bool(model.options.get("half", True))
     plan = make_plan(info.width, info.height, out_w, out_h, halo=model.halo,
                      grid=model.supports_grid, tile=tile, seed=seed)
+    if unc_path is not None and not plan.blended:
+        # The standard deviation goes through the blend parts (one block: its own part).
+        plan = dataclasses.replace(plan, blended=True)
     parallel = workers > 1 or ray is not None
     if parallel and model_ref is None:
         model_ref = ModelRef(model.name, device=str(model.device))
     # Workers (possibly on other machines) open the input by this path: make it absolute.
     src = os.path.abspath(input_path) if Path(input_path).exists() else str(input_path)
     job = Job(input=src, bands=tuple(sel), plan=plan, stats=tuple(stats),
-              write_mask=write_mask, model=model_ref, steps=steps, half=half)
+              write_mask=write_mask, model=model_ref, steps=steps, half=half,
+              temperature=temperature, samples=samples)
 
     old_cache = gdal.GetCacheMax()
     # GDAL's block cache defaults to 5% of RAM; a fixed budget keeps peak memory block-bound.
@@ -122,7 +139,8 @@ def upscale_raster(input_path: str | os.PathLike[str], output_path: str | os.Pat
         else:
             done = _with_parts(job, model, info, out, overwrite=overwrite, cog=cog, vrt=vrt,
                                workers=workers, threads=threads, ray=ray, resume=resume,
-                               tile=tile, progress=progress, cancel=cancel)
+                               tile=tile, uncertainty=unc_path, progress=progress,
+                               cancel=cancel)
     finally:
         gdal.SetCacheMax(old_cache)
     gt = gr.scaled_geotransform(info.geotransform, info.width, info.height, out_w, out_h) \
@@ -141,8 +159,41 @@ def upscale_raster(input_path: str | os.PathLike[str], output_path: str | os.Pat
         "blocks": len(plan),
         "reused_blocks": done,
         "workers": workers,
+        "uncertainty": str(unc_path) if unc_path is not None else None,
+        "samples": samples,
         "seconds": time.perf_counter() - started,
     }
+
+
+def _check_sampling(model: SRModel, out: Path, input_path: str | os.PathLike[str],
+                    temperature: float | None, samples: int | None,
+                    uncertainty: str | os.PathLike[str] | None,
+                    overwrite: bool) -> tuple[int, Path | None]:
+    """(samples per pixel, checked uncertainty path or None) for the sampling options."""
+    if temperature is not None:
+        if not model.stochastic or "temperature" not in model.describe():
+            raise ParameterError(f"--temperature applies to diffusion models with a detail "
+                                 f"control (e.g. moe); '{model.name}' has none: leave it out")
+        if not 0.0 <= temperature <= 1.0:
+            raise ParameterError(f"--temperature must be between 0 and 1, got {temperature}")
+    if uncertainty is None:
+        if samples is not None and samples > 1:
+            raise ParameterError("--samples is used with --uncertainty PATH: add the path of "
+                                 "the uncertainty raster, or leave --samples out")
+        return 1, None
+    if not model.stochastic:
+        raise ParameterError(f"--uncertainty needs a diffusion model (e.g. moe): '{model.name}' "
+                             "is deterministic, so its samples would not differ")
+    samples = DEFAULT_SAMPLES if samples is None else samples
+    if samples < 2:
+        raise ParameterError(f"--samples must be at least 2 for an uncertainty layer, got "
+                             f"{samples}")
+    path = gr.check_output_path(uncertainty, overwrite=overwrite, input_path=input_path)
+    if path.resolve() == out.resolve():
+        raise ParameterError("--uncertainty must be another file than the output")
+    if path.suffix.lower() not in (".tif", ".tiff"):
+        raise ParameterError(f"--uncertainty '{path.name}' must be a GeoTIFF (.tif)")
+    return samples, path
 
 
 def _report(progress: ProgressCallback, total: int, start: float = 0.02, stop: float = 0.96):
@@ -219,8 +270,8 @@ def _wait(pending: Future[None] | None) -> None:
 
 def _with_parts(job: Job, model: SRModel, info: gr.RasterInfo, out: Path, *, overwrite: bool,
                 cog: bool, vrt: bool, workers: int, threads: int | None, ray: str | None,
-                resume: bool, tile: int | None, progress: ProgressCallback,
-                cancel: threading.Event | None) -> int:
+                resume: bool, tile: int | None, uncertainty: Path | None,
+                progress: ProgressCallback, cancel: threading.Event | None) -> int:
     """Blocks rendered into part files (any executor) and assembled into the output. Returns the
     number of blocks reused from an earlier run."""
     plan = job.plan
@@ -230,7 +281,8 @@ def _with_parts(job: Job, model: SRModel, info: gr.RasterInfo, out: Path, *, ove
     spec = model.name if job.model is None else job.model.spec
     manifest = make_manifest(input_path=job.input, plan=plan, bands=list(job.bands),
                              model=spec, weights=weights_hash(spec), steps=job.steps,
-                             data_type=info.type_name, tile=tile)
+                             data_type=info.type_name, tile=tile,
+                             temperature=job.temperature, samples=job.samples)
     parts = PartsFolder(folder, manifest)
     parts.open(resume=resume)
     job = Job(**{**job.__dict__, "parts": str(folder)})
@@ -241,7 +293,7 @@ def _with_parts(job: Job, model: SRModel, info: gr.RasterInfo, out: Path, *, ove
         progress(Log(f"resuming: {reused} of {len(plan)} blocks already done"))
     step = _report(progress, len(plan), 0.02, 0.95)
     ok = False
-    assembler = Assembler(job, info, folder, out, vrt=vrt)
+    assembler = Assembler(job, info, folder, out, vrt=vrt, uncertainty=uncertainty)
     try:
         def done(name: str) -> None:
             assembler.add(name)
@@ -284,7 +336,7 @@ class Assembler:
     """
 
     def __init__(self, job: Job, info: gr.RasterInfo, folder: Path, out: Path, *,
-                 vrt: bool) -> None:
+                 vrt: bool, uncertainty: Path | None = None) -> None:
         self.job, self.info, self.folder, self.out, self.vrt = job, info, folder, out, vrt
         self.plan = job.plan
         self.blocks = {b.name: b for b in self.plan.blocks}
@@ -292,6 +344,8 @@ class Assembler:
         self.out_ds = None if vrt else gr.create_output(
             self.tmp, info, self.plan.out_w, self.plan.out_h, write_mask=job.write_mask)
         self.copy = not vrt and not self.plan.blended
+        self.std = (UncertaintyOutput(uncertainty, info, self.plan, job.stats)
+                    if uncertainty is not None else None)
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="arbsr-assemble")
         self.pending: list[Future[None]] = []
 
@@ -325,7 +379,11 @@ class Assembler:
             c = len(self.job.bands)
             for block in self.plan.blocks:
                 check_cancel(cancel)
-                values, valid = blend_block(self.folder, self.plan, block, c)
+                values, valid = blend_block(self.folder, self.plan, block,
+                                            c if self.std is None else 2 * c)
+                if self.std is not None:
+                    self.std.write(block, values[c:], valid)
+                    values = values[:c]
                 data, mask = to_output(values, valid, self.job.stats, self.info,
                                        self.job.write_mask)
                 if self.vrt:
@@ -337,7 +395,15 @@ class Assembler:
         else:
             gr.close(self.out_ds)
             self.out_ds = None
-        gr.finalize(self.tmp, self.out, cog=cog and not self.vrt, overwrite=overwrite)
+        if self.std is None:
+            gr.finalize(self.tmp, self.out, cog=cog and not self.vrt, overwrite=overwrite)
+            return
+        self.std.finish(overwrite=overwrite)
+        try:
+            gr.finalize(self.tmp, self.out, cog=cog and not self.vrt, overwrite=overwrite)
+        except BaseException:
+            gr.remove_quietly(self.std.path)  # no uncertainty layer without its output
+            raise
 
     def close(self) -> None:
         """Stop the copies and remove the temporary output (a no-op after :meth:`finish`)."""
@@ -345,6 +411,8 @@ class Assembler:
         with gr.quiet_gdal():
             self.out_ds = None
         gr.remove_quietly(self.tmp)
+        if self.std is not None:
+            self.std.close()
 
 
 def _write_vrt(path: Path, info: gr.RasterInfo, plan: Plan, folder: Path) -> None:

@@ -94,15 +94,17 @@ def write_final_part(folder: Path, block: BlockSpec, info: gr.RasterInfo, plan: 
 
 def write_blend_part(folder: Path, block: BlockSpec, info: gr.RasterInfo, plan: Plan,
                      values: np.ndarray, valid: np.ndarray) -> Path:
-    """A crop-based block's normalised values over its rendered region (bands 1..C) and the
-    validity of its own pixels (bands C+1..2C, 1 = valid), as Float32."""
-    c = values.shape[0]
+    """A crop-based block's normalised values over its rendered region (bands 1..V) and the
+    validity of its own pixels (bands V+1..V+C, 1 = valid), as Float32. V = C, or 2C with the
+    standard deviation of an uncertainty run."""
+    c = valid.shape[0]
     ys, xs = block.ys, block.xs
     flags = np.ones((c, ys.ext_size, xs.ext_size), np.float32)
     flags[:, ys.out0 - ys.ext0:ys.out1 - ys.ext0, xs.out0 - xs.ext0:xs.out1 - xs.ext0] = valid
 
     def create(tmp: Path) -> gdal.Dataset:
-        ds = gr.create_geotiff(tmp, xs.ext_size, ys.ext_size, 2 * c, gdal.GDT_Float32,
+        ds = gr.create_geotiff(tmp, xs.ext_size, ys.ext_size, values.shape[0] + c,
+                               gdal.GDT_Float32,
                                ["TILED=YES", "COMPRESS=DEFLATE", "PREDICTOR=3",
                                 "BIGTIFF=IF_SAFER"])
         gr.set_georeferencing(ds, info, plan.out_w, plan.out_h, xs.ext0, ys.ext0)
@@ -110,6 +112,55 @@ def write_blend_part(folder: Path, block: BlockSpec, info: gr.RasterInfo, plan: 
 
     data = np.concatenate([values.astype(np.float32), flags])
     return _write_part(part_path(folder, block, "blend"), create, data, None)
+
+
+class UncertaintyOutput:
+    """The ``--uncertainty`` raster: Float32, one band per output band, on the output's grid.
+
+    Each band is the per-pixel standard deviation over the samples in the band's data units
+    (normalised std x the band's span); :data:`UNCERTAINTY_NODATA` where the output is nodata.
+    Written to a temporary name and moved into place by :meth:`finish`.
+    """
+
+    def __init__(self, path: Path, info: gr.RasterInfo, plan: Plan,
+                 stats: Sequence[BandStats]) -> None:
+        self.path, self.stats = path, list(stats)
+        self.tmp = gr.temp_path(path)
+        self.ds = gr.create_geotiff(self.tmp, plan.out_w, plan.out_h, len(stats),
+                                    gdal.GDT_Float32, ["TILED=YES", "COMPRESS=DEFLATE",
+                                                       "PREDICTOR=3", "BIGTIFF=IF_SAFER"])
+        gr.set_georeferencing(self.ds, info, plan.out_w, plan.out_h)
+        for i in range(len(stats)):
+            band = self.ds.GetRasterBand(i + 1)
+            band.SetNoDataValue(UNCERTAINTY_NODATA)
+            name = info.descriptions[i] if i < len(info.descriptions) else ""
+            band.SetDescription(f"std of {name or f'band {info.bands[i]}'}")
+            if i < len(info.units) and info.units[i]:
+                band.SetUnitType(info.units[i])
+            if i < len(info.scales) and info.scales[i] not in (None, 1.0):
+                band.SetScale(float(info.scales[i]))  # raw units, like the output's band
+
+    def write(self, block: BlockSpec, std: np.ndarray, valid: np.ndarray) -> None:
+        """A block's normalised std (C, h, w) and the validity of its output pixels."""
+        span = np.array([s.span for s in self.stats], np.float64)[:, None, None]
+        data = (std.astype(np.float64) * span).astype(np.float32)
+        data[~valid] = UNCERTAINTY_NODATA
+        gr.write_window(self.ds, block.xs.out0, block.ys.out0, data, None)
+
+    def finish(self, *, overwrite: bool) -> None:
+        gr.close(self.ds)
+        self.ds = None
+        gr.finalize(self.tmp, self.path, overwrite=overwrite)
+
+    def close(self) -> None:
+        """Drop the temporary file (a no-op after :meth:`finish`)."""
+        with gr.quiet_gdal():
+            self.ds = None
+        gr.remove_quietly(self.tmp)
+
+
+#: Nodata of the uncertainty raster: a standard deviation is never negative.
+UNCERTAINTY_NODATA = -1.0
 
 
 def _write_part(path: Path, create: Callable[[Path], gdal.Dataset], data: np.ndarray,
@@ -145,13 +196,14 @@ def blend_block(folder: Path, plan: Plan, block: BlockSpec, channels: int
                 ) -> tuple[np.ndarray, np.ndarray]:
     """Feather-blend the blend parts overlapping ``block``'s own pixels.
 
-    Returns (values (C, h, w) normalised float32, valid (C, h, w) bool). The neighbours are
-    summed in row-major order, the order a single process renders them in.
+    Returns (values (V, h, w) normalised float32, valid (C, h, w) bool), ``channels`` = V value
+    bands per part. The neighbours are summed in row-major order, the order a single process
+    renders them in.
     """
     ys, xs = block.ys, block.xs
     acc = np.zeros((channels, ys.size, xs.size), np.float32)
     wsum = np.zeros((ys.size, xs.size), np.float32)
-    valid = np.ones((channels, ys.size, xs.size), bool)
+    valid = np.ones((0, ys.size, xs.size), bool)
     for nb in plan.neighbours(block):
         part = read_part(part_path(folder, nb, "blend"))
         r0, r1 = max(ys.out0, nb.ys.ext0), min(ys.out1, nb.ys.ext1)
@@ -169,5 +221,5 @@ def blend_block(folder: Path, plan: Plan, block: BlockSpec, channels: int
     return acc / np.where(wsum > 0, wsum, 1.0)[None], valid
 
 
-__all__ = ["blend_block", "part_path", "read_part", "to_output", "write_blend_part",
+__all__ = ["UNCERTAINTY_NODATA", "UncertaintyOutput", "blend_block", "part_path", "read_part", "to_output", "write_blend_part",
            "write_final_part"]
