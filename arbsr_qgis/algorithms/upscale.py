@@ -17,6 +17,7 @@ from qgis.core import (
 
 from arbsr_qgis import settings
 from arbsr_qgis.algorithms.base import EngineAlgorithm
+from arbsr_qgis.uncertainty_style import UncertaintyStyle
 
 MIN_SCALE, MAX_SCALE = 1.0, 32.0
 
@@ -30,15 +31,20 @@ class UpscaleAlgorithm(EngineAlgorithm):
     BANDS = "BANDS"
     SEED = "SEED"
     STEPS = "STEPS"
+    TEMPERATURE = "TEMPERATURE"
+    SAMPLES = "SAMPLES"
     WORKERS = "WORKERS"
     RAY_ADDRESS = "RAY_ADDRESS"
     OVERWRITE = "OVERWRITE"
     OUTPUT = "OUTPUT"
+    UNCERTAINTY = "UNCERTAINTY"
 
     EXAMPLES = (
         "qgis_process run arbsr:upscale -- INPUT=ortho.tif SCALE=2.5 OUTPUT=ortho_x2.5.tif",
         "qgis_process run arbsr:upscale -- INPUT=scene.tif TARGET_RESOLUTION=0.5 MODEL=moe "
         "SEED=7 DEVICE=cuda OUTPUT=scene_50cm.tif",
+        "qgis_process run arbsr:upscale -- INPUT=scene.tif SCALE=4 MODEL=moe TEMPERATURE=0.5 "
+        "SAMPLES=4 UNCERTAINTY=scene_x4_std.tif OUTPUT=scene_x4.tif",
     )
 
     def name(self):
@@ -57,7 +63,9 @@ class UpscaleAlgorithm(EngineAlgorithm):
             "factor that gives that pixel size.\n"
             "<b>Bands</b>: all bands when empty. Data type, nodata and band metadata are kept.\n"
             "<b>Model</b>: a registered model, or 'custom checkpoint file' with a .pth/.ckpt/.pt/"
-            ".onnx file in Checkpoint. Diffusion models also use Seed and Steps (advanced).\n"
+            ".onnx file in Checkpoint. Diffusion models also use Seed, Steps and Detail "
+            "(advanced), and can write an <b>Uncertainty layer</b>: the per-pixel standard "
+            "deviation over several samples, in the output's units.\n"
             "<b>Device</b>: auto uses CUDA when present. <b>Tile size</b> bounds memory; the "
             "result does not depend on it. <b>Workers</b> and <b>Ray address</b> (advanced) "
             "spread the work over several processes or a Ray cluster; the pixels are the same.\n\n"
@@ -102,6 +110,20 @@ class UpscaleAlgorithm(EngineAlgorithm):
             "Number of denoising steps of diffusion models; empty uses the model's own "
             "default. More steps take longer. LMLTE models ignore it."), advanced=True)
         self.add_parameter(QgsProcessingParameterNumber(
+            self.TEMPERATURE, self.tr("Detail (diffusion temperature, 0-1; empty: model default)"),
+            type=QgsProcessingParameterNumber.Double, optional=True, minValue=0.0,
+            maxValue=1.0), self.tr(
+            "How much fine detail the moe diffusion model draws: 0 is deterministic and closest "
+            "to the truth on average (like the default model, a little sharper); higher values "
+            "add finer, partly invented detail. Empty: the model card's default. Only for "
+            "models with a detail control (moe)."), advanced=True)
+        self.add_parameter(QgsProcessingParameterNumber(
+            self.SAMPLES, self.tr("Samples for the uncertainty layer"),
+            type=QgsProcessingParameterNumber.Integer, defaultValue=4, minValue=2), self.tr(
+            "How many samples the uncertainty layer is computed from (at least 2). Each sample "
+            "costs one more run of the model. Used only when an uncertainty layer is written."),
+            advanced=True)
+        self.add_parameter(QgsProcessingParameterNumber(
             self.WORKERS, self.tr("Worker processes"), type=QgsProcessingParameterNumber.Integer,
             defaultValue=settings.default_workers(), minValue=1), self.tr(
             "Number of processes that super-resolve blocks of the raster in parallel on this "
@@ -127,6 +149,13 @@ class UpscaleAlgorithm(EngineAlgorithm):
             self.OUTPUT, self.tr("Super-resolved raster")), self.tr(
             "The GeoTIFF to write (.tif). It is written under a temporary name and renamed "
             "when complete: a failed or cancelled run leaves no file."))
+        self.add_parameter(QgsProcessingParameterRasterDestination(
+            self.UNCERTAINTY, self.tr("Uncertainty layer (diffusion models)"), optional=True,
+            createByDefault=False), self.tr(
+            "Optional Float32 GeoTIFF on the output's grid: per band, the per-pixel standard "
+            "deviation over the samples, in the output's data units (nodata where the output "
+            "is nodata). High values mark detail the model is unsure of. Needs a diffusion "
+            "model (moe, ldcsr); the output itself stays the Seed's sample."))
 
     def engine_command(self):
         return "upscale"
@@ -151,6 +180,13 @@ class UpscaleAlgorithm(EngineAlgorithm):
         for pid, flag in ((self.SEED, "--seed"), (self.STEPS, "--steps")):
             if parameters.get(pid) not in (None, ""):
                 args += [flag, str(self.parameterAsInt(parameters, pid, context))]
+        if parameters.get(self.TEMPERATURE) not in (None, ""):
+            args += ["--temperature",
+                     repr(self.parameterAsDouble(parameters, self.TEMPERATURE, context))]
+        uncertainty = self.uncertainty_path(parameters, context)
+        if uncertainty:
+            args += ["--uncertainty", uncertainty, "--samples",
+                     str(self.parameterAsInt(parameters, self.SAMPLES, context))]
         args += self.parallel_args(parameters, context)
         # QGIS asked the user before choosing an existing destination; the engine still writes
         # to a temporary file and renames at the end, so a failed run never clobbers it. The
@@ -171,6 +207,12 @@ class UpscaleAlgorithm(EngineAlgorithm):
             args += ["--ray", address]
         return args
 
+    def uncertainty_path(self, parameters, context) -> str:
+        """The UNCERTAINTY destination, or '' when it is skipped."""
+        if not self.parameterAsOutputLayer(parameters, self.UNCERTAINTY, context):
+            return ""
+        return self.output_path(parameters, self.UNCERTAINTY, context)
+
     def overwrite(self, parameters, context) -> bool:
         return self.parameterAsBoolean(parameters, self.OVERWRITE, context)
 
@@ -180,10 +222,17 @@ class UpscaleAlgorithm(EngineAlgorithm):
         # On failure, remove an OUTPUT that this run may have produced; never one that was
         # there before, nor one that appeared while a run that must not overwrite was going
         # (another writer's file).
-        fresh = not os.path.exists(out) and self.overwrite(parameters, context)
-        result = self.run_engine(argv, feedback, cleanup=(out,) if fresh else ())
+        outputs = [p for p in (out, self.uncertainty_path(parameters, context)) if p]
+        fresh = tuple(p for p in outputs
+                      if not os.path.exists(p) and self.overwrite(parameters, context))
+        result = self.run_engine(argv, feedback, cleanup=fresh)
         written = result.done.get("output") or out
-        if not os.path.isfile(written):
-            raise QgsProcessingException(self.tr(
-                "The engine reported success but {path} does not exist.").format(path=written))
-        return {self.OUTPUT: written}
+        std = (result.results.get("uncertainty") or outputs[-1]) if len(outputs) > 1 else None
+        for path in (written, std):
+            if path and not os.path.isfile(path):
+                raise QgsProcessingException(self.tr(
+                    "The engine reported success but {path} does not exist.").format(path=path))
+        if std and context.willLoadLayerOnCompletion(std):
+            context.layerToLoadOnCompletionDetails(std).setPostProcessor(
+                UncertaintyStyle.create())
+        return {self.OUTPUT: written, self.UNCERTAINTY: std}

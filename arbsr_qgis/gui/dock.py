@@ -44,8 +44,9 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from arbsr_qgis import settings
+from arbsr_qgis import engine_client, settings
 from arbsr_qgis.algorithms.base import DEFAULT_MODEL, model_names
+from arbsr_qgis.uncertainty_style import style_uncertainty
 from arbsr_qgis.gui.dock_state import (
     SCALE_MAX,
     SCALE_MIN,
@@ -58,6 +59,8 @@ from arbsr_qgis.gui.dock_state import (
 )
 
 ALGORITHM = "arbsr:upscale"
+#: Model families whose output is a sample (a seed, and an uncertainty layer make sense).
+DIFFUSION_FAMILIES = ("moe", "ldcsr")
 PROJECT_SCOPE, PROJECT_KEY = "ArbSR", "dock_state"
 
 
@@ -122,6 +125,20 @@ class ArbsrDock(QgsDockWidget):
         form = QFormLayout()
         self.model = QComboBox(body)
         form.addRow(self.tr("Model"), self.model)
+        # Diffusion controls, shown for the models that have them (see model_changed).
+        self.detail = QSlider(Qt.Horizontal, body)
+        self.detail.setRange(0, 100)
+        self.detail.setToolTip(self.tr(
+            "Detail of the diffusion model: left is deterministic and closest to the truth on "
+            "average; right draws finer, partly invented detail."))
+        self.detail_label = QLabel(self.tr("Detail"), body)
+        form.addRow(self.detail_label, self.detail)
+        self.uncertainty = QCheckBox(self.tr("Uncertainty layer"), body)
+        self.uncertainty.setToolTip(self.tr(
+            "Also add a layer with the per-pixel spread of 4 samples (standard deviation, in "
+            "the output's units): bright where the model is unsure. Takes 4 times as long."))
+        form.addRow(self.uncertainty)
+        self.model.currentTextChanged.connect(self.model_changed)
         self.device = QComboBox(body)
         self.device.addItems(list(settings.DEVICES))
         self.device.setCurrentText(settings.default_device())
@@ -253,6 +270,27 @@ class ArbsrDock(QgsDockWidget):
                 self.model.addItem(name)
         if current:
             self.model.setCurrentText(current)
+        self.model_changed()
+
+    def model_card(self) -> dict:
+        """The model card of the chosen model ({} for the default and unknown names)."""
+        name = self.model.currentText()
+        for card in engine_client.list_models(models_dir=settings.models_dir()):
+            if card.get("name") == name:
+                return card
+        return {}
+
+    def model_changed(self, *_args) -> None:
+        """Show the diffusion controls for diffusion models, the detail at the card's default."""
+        card = self.model_card()
+        options = card.get("options") or {}
+        diffusion = card.get("family") in DIFFUSION_FAMILIES
+        has_detail = diffusion and "temperature" in options
+        self.detail.setVisible(has_detail)
+        self.detail_label.setVisible(has_detail)
+        if has_detail:
+            self.detail.setValue(int(round(float(options["temperature"]) * 100)))
+        self.uncertainty.setVisible(diffusion)
 
     def checked_layer_ids(self) -> list[str]:
         ids = []
@@ -273,7 +311,11 @@ class ArbsrDock(QgsDockWidget):
         return DockState(layer_ids=self.checked_layer_ids(), model=self.model.currentText(),
                          scale=round(self.spin.value(), 1), device=self.device.currentText(),
                          output_folder=self.folder.filePath(),
-                         temporary=self.temporary.isChecked())
+                         temporary=self.temporary.isChecked(),
+                         detail=(self.detail.value() / 100.0
+                                 if self.detail.isVisibleTo(self) else None),
+                         uncertainty=(self.uncertainty.isVisibleTo(self)
+                                      and self.uncertainty.isChecked()))
 
     def restore_state(self, *_args) -> None:
         """Settings of the last Run saved in the project (layers, scale, model, output)."""
@@ -288,6 +330,9 @@ class ArbsrDock(QgsDockWidget):
         if self.device.findText(state.device) >= 0:
             self.device.setCurrentText(state.device)
         self.spin.setValue(state.scale)
+        if state.detail is not None:
+            self.detail.setValue(int(round(state.detail * 100)))
+        self.uncertainty.setChecked(state.uncertainty)
         self.temporary.setChecked(state.temporary)
         self.folder.setFilePath(state.output_folder)
         self.tick_default_layers()  # the saved layers may be gone
@@ -402,6 +447,14 @@ class ArbsrDock(QgsDockWidget):
         group_name = self.tr("ArbSR results")
         group = root.findGroup(group_name) or root.insertGroup(0, group_name)
         group.addLayer(layer)
+        std_path = job.results.get("UNCERTAINTY")
+        if std_path:
+            std = QgsRasterLayer(std_path, self.tr("{layer} uncertainty").format(layer=name),
+                                 "gdal")
+            if std.isValid():
+                style_uncertainty(std)
+                project.addMapLayer(std, False)
+                group.addLayer(std)
         self.status.setText(self.tr("Added {layer}.").format(layer=name))
 
     def cancel_all(self) -> None:

@@ -55,10 +55,11 @@ def describe(geometry: Geometry, units: str = "") -> str:
     return f"{text} {units}" if units else text
 
 
-def output_name(layer_name: str, scale: float) -> str:
-    """File name for one result, e.g. 'ortho_x2.5.tif' (safe characters only)."""
+def output_name(layer_name: str, scale: float, suffix: str = "") -> str:
+    """File name for one result, e.g. 'ortho_x2.5.tif' or 'ortho_x2.5_std.tif' (safe
+    characters only)."""
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", layer_name).strip("._") or "raster"
-    return f"{stem}_x{scale:g}.tif"
+    return f"{stem}_x{scale:g}{suffix}.tif"
 
 
 #: Side-cars GDAL would attach to a new file of the same name (statistics, overviews, masks).
@@ -66,7 +67,7 @@ SIDECARS = (".aux.xml", ".ovr", ".msk")
 
 
 def output_path(folder: str | None, layer_name: str, scale: float,
-                taken: set[str] | None = None) -> str:
+                taken: set[str] | None = None, suffix: str = "") -> str:
     """Where a result goes: a free ``folder/<name>_x<scale>[_N].tif``, or a temporary output.
 
     A name is free when neither the file nor a GDAL side-car of it is in the folder and no
@@ -76,7 +77,7 @@ def output_path(folder: str | None, layer_name: str, scale: float,
     if not folder:
         return "TEMPORARY_OUTPUT"
     taken = set() if taken is None else taken
-    first = output_name(layer_name, scale)
+    first = output_name(layer_name, scale, suffix)
     stem = first[:-len(".tif")]
     n = 1
     while True:
@@ -100,6 +101,8 @@ class DockState:
     device: str = "auto"
     output_folder: str = ""
     temporary: bool = True
+    detail: float | None = None   # diffusion temperature (None: the model card's default)
+    uncertainty: bool = False      # also write the uncertainty layer (diffusion models)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -123,6 +126,11 @@ class DockState:
                                         layer_name, self.scale, taken)}
         if self.checkpoint:
             params["CHECKPOINT"] = self.checkpoint
+        if self.detail is not None:
+            params["TEMPERATURE"] = float(self.detail)
+        if self.uncertainty:
+            params["UNCERTAINTY"] = output_path(None if self.temporary else self.output_folder,
+                                                layer_name, self.scale, taken, "_std")
         return params
 
     def problem(self) -> str | None:

@@ -303,3 +303,39 @@ def test_dock_opens_without_waiting_for_the_engine(qgis_iface, arbsr_provider, h
     finally:
         dock.close_and_disconnect()
         dock.deleteLater()
+
+
+# --- diffusion controls: detail slider and uncertainty layer ---------------------------------
+
+
+def test_diffusion_controls_follow_the_model(dock):
+    dock.model.setCurrentText("default")
+    assert not dock.detail.isVisibleTo(dock) and not dock.uncertainty.isVisibleTo(dock)
+    assert dock.state().detail is None and not dock.state().uncertainty
+    dock.model.setCurrentText("moe")
+    assert dock.detail.isVisibleTo(dock) and dock.uncertainty.isVisibleTo(dock)
+    card = dock.model_card()
+    assert dock.detail.value() == round(card["options"]["temperature"] * 100)
+    dock.detail.setValue(30)
+    dock.uncertainty.setChecked(True)
+    params = dock.state().parameters("id", "ortho", set())
+    assert params["TEMPERATURE"] == 0.3 and params["UNCERTAINTY"] == "TEMPORARY_OUTPUT"
+
+
+def test_uncertainty_layer_from_the_dock(dock, two_layers, tmp_path):
+    dock.set_checked_layers([two_layers[0].id()])
+    dock.model.setCurrentText("moe")
+    dock.spin.setValue(2.0)
+    dock.device.setCurrentText("cpu")
+    dock.uncertainty.setChecked(True)
+    dock.temporary.setChecked(False)
+    dock.folder.setFilePath(str(tmp_path))
+    assert run_and_wait(dock, 600) == {"good": 1, "bad": 0}
+    group = QgsProject.instance().layerTreeRoot().findGroup("ArbSR results")
+    layers = {node.layer().name(): node.layer() for node in group.findLayers()}
+    assert set(layers) == {"first ×2", "first ×2 uncertainty"}
+    std = layers["first ×2 uncertainty"]
+    assert std.source() == str(tmp_path / "first_x2_std.tif")
+    assert (std.width(), std.height()) == (layers["first ×2"].width(),
+                                           layers["first ×2"].height())
+    assert std.renderer().type() == "singlebandpseudocolor"
