@@ -448,6 +448,17 @@ def list_models(root: Path | None = None, models_dir: str | None = None
     return read_cards(model_dirs(root, models_dir))
 
 
+def added_models(root: Path | None = None, models_dir: str | None = None
+                 ) -> list[dict[str, Any]]:
+    """The registered models that are not bundled: those ``engine models remove`` can remove."""
+    try:
+        root = root or engine_root()
+    except EngineFailure:
+        return []
+    bundled = {card["name"] for card in read_cards(model_dirs(root, models_dir)[:1])}
+    return [card for card in list_models(root, models_dir) if card["name"] not in bundled]
+
+
 def parse_models_output(stdout: str) -> list[dict[str, Any]]:
     """``python -m engine models`` stdout -> list of model dicts (several layouts accepted)."""
     text = stdout.strip()

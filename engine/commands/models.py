@@ -75,7 +75,7 @@ def _remove(args: argparse.Namespace, progress: ProgressCallback) -> Done:
     path = remove_model(args.name)
     progress(Log(f"removed '{args.name}' ({path}); its checkpoint file is kept"))
     return Done(output=None, seconds=time.perf_counter() - start,
-                results={"removed": args.name, "card": str(path)})
+                results={"removed": args.name, "card_file": str(path)})
 
 
 def _print(data: object, indent: int | None = None) -> None:
