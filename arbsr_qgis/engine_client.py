@@ -354,19 +354,37 @@ def _last_error_line(stderr: str) -> str:
 # Model list: the model cards, read directly (never by starting the engine)
 
 #: Card keys that ``engine models`` renames or drops; every other key is passed through as is.
-_CARD_KEYS = {"name", "family", "file", "bands", "scale_range", "description", "options", "config"}
+_CARD_KEYS = {"name", "family", "file", "bands", "scale_range", "scales", "description",
+              "options", "config"}
+
+
+def user_models_dir(models_dir: str | None = None) -> Path:
+    """Where ``engine models add`` writes cards (the engine's ``registry.user_models_dir``):
+    the first entry of ``models_dir`` (the plugin setting) or ``$ARBSR_MODELS_DIR``, else
+    ``$XDG_DATA_HOME/arbsr/models``."""
+    return (_env_dirs(models_dir) or [_default_user_dir()])[0]
+
+
+def _default_user_dir() -> Path:
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home).expanduser() / "arbsr" / "models"
+
+
+def _env_dirs(models_dir: str | None) -> list[Path]:
+    value = models_dir or os.environ.get("ARBSR_MODELS_DIR", "")
+    return [Path(entry).expanduser() for entry in value.split(os.pathsep) if entry]
 
 
 def model_dirs(root: Path, models_dir: str | None = None) -> list[Path]:
-    """Folders the engine reads model cards from: bundled, then the user's folder(s).
+    """Folders the engine reads model cards from: bundled, the user's folder(s), then the
+    default user folder (``$XDG_DATA_HOME/arbsr/models``).
 
     ``models_dir`` is the plugin setting; without it the engine inherits ``$ARBSR_MODELS_DIR``
     (``os.pathsep``-separated), exactly as :func:`run_engine` passes it to the child.
     """
-    dirs = [root / "resources" / "models"]
-    for entry in (models_dir or os.environ.get("ARBSR_MODELS_DIR", "")).split(os.pathsep):
-        if entry:
-            dirs.append(Path(entry))
+    dirs = [root / "resources" / "models", *_env_dirs(models_dir)]
+    if _default_user_dir() not in dirs:
+        dirs.append(_default_user_dir())
     return dirs
 
 
@@ -374,9 +392,10 @@ def card_entry(path: Path) -> dict[str, Any]:
     """One model card file -> the dict ``python -m engine models`` prints for it.
 
     Mirrors ``ModelCard.to_json(_read_card(path))`` in engine/models/registry.py: ``file`` is
-    resolved beside the card, ``scale_range`` becomes ``scales``, ``config`` is not listed, and
-    every other key (``demonstration``, ``license``, ``card`` ...) is kept. Raises KeyError,
-    ValueError, TypeError or OSError for a file that is not a model card.
+    resolved beside the card, ``scale_range`` (or ``scales``) becomes ``scales``, ``config`` is
+    not listed, ``demonstration`` is false when absent, and every other key (``license``,
+    ``card`` ...) is kept. Raises KeyError, ValueError, TypeError or OSError for a file that
+    is not a model card.
     """
     data = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict):
@@ -385,10 +404,11 @@ def card_entry(path: Path) -> dict[str, Any]:
         "name": data["name"],
         "family": data["family"],
         "bands": int(data.get("bands", 1)),
-        "scales": list(data.get("scale_range", (1.0, 4.0))),
+        "scales": list(data.get("scale_range", data.get("scales", (1.0, 4.0)))),
         "file": str((path.parent / data["file"]).resolve()),
         "description": data.get("description", ""),
         "options": dict(data.get("options", {})),
+        "demonstration": False,
         **{k: v for k, v in data.items() if k not in _CARD_KEYS},
     }
 
@@ -426,6 +446,17 @@ def list_models(root: Path | None = None, models_dir: str | None = None
     except EngineFailure:
         return []
     return read_cards(model_dirs(root, models_dir))
+
+
+def added_models(root: Path | None = None, models_dir: str | None = None
+                 ) -> list[dict[str, Any]]:
+    """The registered models that are not bundled: those ``engine models remove`` can remove."""
+    try:
+        root = root or engine_root()
+    except EngineFailure:
+        return []
+    bundled = {card["name"] for card in read_cards(model_dirs(root, models_dir)[:1])}
+    return [card for card in list_models(root, models_dir) if card["name"] not in bundled]
 
 
 def parse_models_output(stdout: str) -> list[dict[str, Any]]:

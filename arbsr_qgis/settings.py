@@ -4,7 +4,8 @@ Stored by QGIS Processing under ``Processing/Configuration/<KEY>`` in the profil
 The provider registers them (:func:`register`) so they show in the options dialog; everything
 else reads them through :func:`engine_python`, :func:`default_device`, :func:`default_tile`,
 :func:`default_workers`, :func:`default_ray_address` and :func:`models_dir`, which also work
-before the provider is loaded.
+before the provider is loaded. "Show demonstration models" (:func:`show_demonstration_models`)
+lives on the *Settings > Options > ArbSR* page only, stored under the same prefix.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ MODELS_DIR = "ARBSR_MODELS_DIR"
 WORKERS = "ARBSR_DEFAULT_WORKERS"
 RAY_ADDRESS = "ARBSR_DEFAULT_RAY_ADDRESS"
 KEYS = (PYTHON, DEVICE, TILE, WORKERS, RAY_ADDRESS, MODELS_DIR)
+SHOW_DEMONSTRATION = "ARBSR_SHOW_DEMONSTRATION_MODELS"
 
 DEVICES = ("auto", "cpu", "cuda")
 DEFAULT_TILE = 0  # 0: the engine picks (it backs off by itself when memory runs out)
@@ -153,3 +155,14 @@ def models_dir() -> str | None:
     """Extra folder of model cards (passed to the engine as ARBSR_MODELS_DIR)."""
     value = _value(MODELS_DIR, "")
     return str(value) if value else None
+
+
+def show_demonstration_models() -> bool:
+    """True when the model lists also offer the models marked ``"demonstration": true``."""
+    value = QgsSettings().value(f"Processing/Configuration/{SHOW_DEMONSTRATION}", False)
+    return str(value).lower() in ("true", "1")
+
+
+def set_show_demonstration_models(show: bool) -> None:
+    """Store "Show demonstration models" (the ArbSR settings page)."""
+    QgsSettings().setValue(f"Processing/Configuration/{SHOW_DEMONSTRATION}", bool(show))

@@ -22,6 +22,19 @@ gdal.UseExceptions()
 os.environ.setdefault("ARBSR_PYTHON", str(Path(sys.executable).parent / "python"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def user_data_home(tmp_path_factory: pytest.TempPathFactory):
+    """A throw-away $XDG_DATA_HOME: ``engine models add`` (and the plugin's model lists) use
+    ``$XDG_DATA_HOME/arbsr/models``, and tests must never read or write the user's own."""
+    saved = os.environ.get("XDG_DATA_HOME")
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("xdg-data"))
+    yield Path(os.environ["XDG_DATA_HOME"])
+    if saved is None:
+        os.environ.pop("XDG_DATA_HOME", None)
+    else:
+        os.environ["XDG_DATA_HOME"] = saved
+
+
 @pytest.fixture
 def geotiff(tmp_path: Path) -> WriteTiff:
     """Factory: ``geotiff(data, name="in.tif", **write_geotiff_kwargs)`` -> path."""

@@ -58,15 +58,24 @@ def engine_python() -> str:
     return engine_client.find_interpreter(settings.engine_python())
 
 
-def model_names() -> list[str]:
-    """Registered model names, for the MODEL enum: read from the model cards, never by running
-    the engine (the provider loads on QGIS's GUI thread and in every qgis_process call)."""
+def model_names(include_demonstration: bool | None = None) -> list[str]:
+    """Registered model names, for the MODEL lists: read from the model cards, never by running
+    the engine (the provider loads on QGIS's GUI thread and in every qgis_process call).
+
+    Models whose card says ``"demonstration": true`` (weights that do not beat GDAL cubic) are
+    left out unless ``include_demonstration`` or, when it is None, the "Show demonstration
+    models" setting asks for them.
+    """
+    if include_demonstration is None:
+        include_demonstration = settings.show_demonstration_models()
     try:
         models = engine_client.list_models(models_dir=settings.models_dir())
     except Exception:  # noqa: BLE001 - the list is a convenience; never break provider loading
         models = []
     names = []
     for m in models:
+        if m.get("demonstration") is True and not include_demonstration:
+            continue
         if m.get("name") and m["name"] not in names:
             names.append(str(m["name"]))
     return names
@@ -133,7 +142,9 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
             "A registered model ('default' is the bundled LMLTE model; 'python -m engine "
             "models' lists them all, with their bands and scale range), or 'custom checkpoint "
             "file' to use the file given in Checkpoint. From qgis_process, give the name, "
-            "e.g. MODEL=moe."))
+            "e.g. MODEL=moe. Demonstration models (weights that do not beat GDAL cubic) are "
+            "listed only when Settings > Options > ArbSR asks for them, but their names "
+            "always work."))
         self.add_parameter(QgsProcessingParameterFile(
             self.CHECKPOINT, self.tr("Checkpoint or exported model file (with MODEL = custom)"),
             behavior=QgsProcessingParameterFile.File, optional=True,
@@ -167,9 +178,35 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
             "the CPU; cuda fails with a clear message when no GPU is usable. The default comes "
             "from Processing options > Providers > ArbSR.")
 
+    def hidden_model(self, parameters, context) -> str | None:
+        """MODEL when it names a registered model that the list hides (a demonstration model
+        named in a script, a saved model or a batch file), else None."""
+        given = self.parameterAsString(parameters, self.MODEL, context)
+        definition = self.parameterDefinition(self.MODEL)
+        if not given or definition is None or given in definition.options():
+            return None
+        return given if given in model_names(include_demonstration=True) else None
+
+    def model_choice(self, parameters, context) -> str:
+        """The MODEL value: an entry of the list or a registered model the list hides.
+
+        An index or a name that is neither never reaches this point (Processing refuses it in
+        :meth:`checkParameterValues`), so no run silently falls back to another model.
+        """
+        return self.hidden_model(parameters, context) or self.parameterAsEnumString(
+            parameters, self.MODEL, context)
+
+    def checkParameterValues(self, parameters, context):  # noqa: N802
+        """Processing's checks, with MODEL also accepting the name of a registered model that
+        the list hides: hiding demonstration models must not break scripts that name them."""
+        if self.hidden_model(parameters, context):
+            definition = self.parameterDefinition(self.MODEL)
+            parameters = {**parameters, self.MODEL: definition.defaultValue()}
+        return super().checkParameterValues(parameters, context)
+
     def model_args(self, parameters, context) -> list[str]:
         """``--model NAME|PATH`` (nothing for the bundled default)."""
-        model = self.parameterAsEnumString(parameters, self.MODEL, context) or DEFAULT_MODEL
+        model = self.model_choice(parameters, context) or DEFAULT_MODEL
         checkpoint = self.parameterAsFile(parameters, self.CHECKPOINT, context)
         if checkpoint:
             return ["--model", checkpoint]

@@ -179,7 +179,7 @@ class EvaluateAlgorithm(EngineAlgorithm):
                 "together (results: {keys}).").format(
                     keys=", ".join(sorted(flatten(result.results)))))
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
-        model = self.parameterAsEnumString(parameters, self.MODEL, context) or "model"
+        model = self.model_choice(parameters, context) or "model"
         model = self.parameterAsFile(parameters, self.CHECKPOINT, context) or model
         with open(report, "w", encoding="utf-8") as fh:
             fh.write(html_report(layer.source(), self.parameterAsDouble(

@@ -145,7 +145,7 @@ class TrainAlgorithm(EngineAlgorithm):
 
     def start_args(self, parameters, context) -> list[str]:
         """``--family F [--init CKPT]`` from MODEL / CHECKPOINT / FAMILY."""
-        model = self.parameterAsEnumString(parameters, self.MODEL, context) or SCRATCH
+        model = self.model_choice(parameters, context) or SCRATCH
         checkpoint = self.parameterAsFile(parameters, self.CHECKPOINT, context)
         family = self.parameterAsEnumString(parameters, self.FAMILY, context) or FAMILIES[0]
         if checkpoint:

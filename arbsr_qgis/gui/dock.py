@@ -110,6 +110,11 @@ class ArbsrDock(QgsDockWidget):
         self.refresh_layers()
         self.refresh_models()
         self.restore_state()
+        # Models added or removed, or demonstration models shown or hidden, in the settings
+        # page refresh the provider's algorithms: the model list follows.
+        self.provider = QgsApplication.processingRegistry().providerById("arbsr")
+        if self.provider is not None:
+            self.provider.algorithmsLoaded.connect(self.refresh_models)
 
     # --- widgets ----------------------------------------------------------------------------
 
@@ -261,7 +266,8 @@ class ArbsrDock(QgsDockWidget):
         self.tick_default_layers()
 
     def refresh_models(self) -> None:
-        """Fill the model list from the model cards (read directly: no engine start)."""
+        """Fill the model list from the model cards (read directly: no engine start);
+        demonstration models only when the settings ask for them."""
         current = self.model.currentText()
         self.model.clear()
         self.model.addItem(DEFAULT_MODEL)
@@ -483,4 +489,10 @@ class ArbsrDock(QgsDockWidget):
                 signal.disconnect(slot)
             except TypeError:
                 pass
+        if self.provider is not None:
+            try:
+                self.provider.algorithmsLoaded.disconnect(self.refresh_models)
+            except (TypeError, RuntimeError):  # already disconnected, or the provider is gone
+                pass
+            self.provider = None
         self.close()

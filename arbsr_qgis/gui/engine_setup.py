@@ -1,4 +1,5 @@
-"""Settings page *Settings > Options > ArbSR*: check the engine Pythons, create an environment.
+"""Settings page *Settings > Options > ArbSR*: check the engine Pythons, create an environment,
+add and remove models (:mod:`arbsr_qgis.gui.models_box`).
 
 "Check / set up engine" lists the candidate interpreters (:func:`engine_setup.candidates`) and
 checks each in a child process, in a background task, filling a table as results arrive.
@@ -39,6 +40,7 @@ from qgis.PyQt.QtWidgets import (
 
 from arbsr_qgis import engine_setup, settings
 from arbsr_qgis.algorithms.base import icon_path
+from arbsr_qgis.gui.models_box import ModelsBox
 
 LOG_TAG = "ArbSR"
 
@@ -225,6 +227,8 @@ class EngineSetupPage(QgsOptionsPageWidget):
         self.log.setMaximumHeight(120)
         inner.addWidget(self.log)
         layout.addWidget(box)
+        self.models_box = ModelsBox(self)
+        layout.addWidget(self.models_box)
         self.attach(_creation)
 
     # -- check ---------------------------------------------------------------------------
@@ -335,6 +339,7 @@ class EngineSetupPage(QgsOptionsPageWidget):
             self.python_edit.setText(settings.engine_python() or "")
 
     def apply(self) -> None:
+        self.models_box.apply()
         try:
             settings.set_engine_python(self.python_edit.text().strip())
         except ValueError as exc:  # Processing refuses a path that does not exist

@@ -9,117 +9,117 @@
         <translation>Super-résolution ArbSR</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="116"/>
+        <location filename="../gui/dock.py" line="121"/>
         <source>Raster layers to upscale:</source>
         <translation>Couches raster à agrandir :</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="124"/>
+        <location filename="../gui/dock.py" line="129"/>
         <source>Model</source>
         <translation>Modèle</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="128"/>
+        <location filename="../gui/dock.py" line="133"/>
         <source>Device</source>
         <translation>Périphérique de calcul</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="144"/>
+        <location filename="../gui/dock.py" line="149"/>
         <source>Scale</source>
         <translation>Échelle</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="147"/>
+        <location filename="../gui/dock.py" line="152"/>
         <source>Output</source>
         <translation>Sortie</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="149"/>
+        <location filename="../gui/dock.py" line="154"/>
         <source>Temporary outputs</source>
         <translation>Sorties temporaires</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="156"/>
+        <location filename="../gui/dock.py" line="161"/>
         <source>Folder</source>
         <translation>Dossier</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="164"/>
+        <location filename="../gui/dock.py" line="169"/>
         <source>Run</source>
         <translation>Exécuter</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="165"/>
+        <location filename="../gui/dock.py" line="170"/>
         <source>Cancel</source>
         <translation>Annuler</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="300"/>
+        <location filename="../gui/dock.py" line="306"/>
         <source>Tick a layer to see the output size.</source>
         <translation>Cochez une couche pour voir la taille de sortie.</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="306"/>
+        <location filename="../gui/dock.py" line="312"/>
         <source>{layer}: {geometry}</source>
         <translation>{layer} : {geometry}</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="309"/>
+        <location filename="../gui/dock.py" line="315"/>
         <source>(+{count} more layers)</source>
         <translation>(+{count} autres couches)</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="317"/>
+        <location filename="../gui/dock.py" line="323"/>
         <source>ArbSR is still running; wait or press Cancel.</source>
         <translation>ArbSR est encore en cours ; attendez ou appuyez sur Annuler.</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="335"/>
+        <location filename="../gui/dock.py" line="341"/>
         <source>The ArbSR Processing provider is not loaded; re-enable the plugin.</source>
         <translation>Le fournisseur de traitements ArbSR n’est pas chargé ; réactivez l’extension.</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="352"/>
+        <location filename="../gui/dock.py" line="358"/>
         <source>Running {count} layer(s)…</source>
         <translation>Traitement de {count} couche(s)…</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="366"/>
+        <location filename="../gui/dock.py" line="372"/>
         <source>Cancelled.</source>
         <translation>Annulé.</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="368"/>
+        <location filename="../gui/dock.py" line="374"/>
         <source>see the log</source>
         <translation>voir le journal</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="369"/>
+        <location filename="../gui/dock.py" line="375"/>
         <source>ArbSR failed on &apos;{layer}&apos;: {reason}</source>
         <translation>ArbSR a échoué sur « {layer} » : {reason}</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="380"/>
+        <location filename="../gui/dock.py" line="386"/>
         <source>Done: {good} ok, {bad} failed.</source>
         <translation>Terminé : {good} réussi(s), {bad} en échec.</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="382"/>
+        <location filename="../gui/dock.py" line="388"/>
         <source>Last error: {error}</source>
         <translation>Dernière erreur : {error}</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="391"/>
+        <location filename="../gui/dock.py" line="397"/>
         <source>ArbSR wrote {path} but QGIS cannot open it.</source>
         <translation>ArbSR a écrit {path} mais QGIS ne peut pas l’ouvrir.</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="402"/>
+        <location filename="../gui/dock.py" line="408"/>
         <source>ArbSR results</source>
         <translation>Résultats ArbSR</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="405"/>
+        <location filename="../gui/dock.py" line="411"/>
         <source>Added {layer}.</source>
         <translation>{layer} ajoutée.</translation>
     </message>
@@ -148,37 +148,37 @@
 <context>
     <name>ArbsrSettings</name>
     <message>
-        <location filename="../settings.py" line="45"/>
+        <location filename="../settings.py" line="47"/>
         <source>Engine Python (interpreter with torch and GDAL; empty: $ARBSR_PYTHON, the checkout&apos;s .venv or python3)</source>
         <translation>Python du moteur (interpréteur avec torch et GDAL ; vide : $ARBSR_PYTHON, le .venv du dépôt ou python3)</translation>
     </message>
     <message>
-        <location filename="../settings.py" line="50"/>
+        <location filename="../settings.py" line="52"/>
         <source>Default device</source>
         <translation>Périphérique de calcul par défaut</translation>
     </message>
     <message>
-        <location filename="../settings.py" line="53"/>
+        <location filename="../settings.py" line="55"/>
         <source>Default tile size in pixels (0 = the engine&apos;s choice)</source>
         <translation>Taille de tuile par défaut en pixels (0 = choix du moteur)</translation>
     </message>
     <message>
-        <location filename="../settings.py" line="58"/>
+        <location filename="../settings.py" line="60"/>
         <source>Default worker processes for Super-resolve (1 = one process; with Ray: the number of Ray workers)</source>
         <translation>Nombre de processus par défaut pour la super-résolution (1 = un seul processus ; avec Ray : le nombre de workers Ray)</translation>
     </message>
     <message>
-        <location filename="../settings.py" line="63"/>
+        <location filename="../settings.py" line="65"/>
         <source>Default Ray address for Super-resolve (empty = this computer; local, auto, host:port or ray://host:10001)</source>
         <translation>Adresse Ray par défaut pour la super-résolution (vide = cet ordinateur ; local, auto, hôte:port ou ray://hôte:10001)</translation>
     </message>
     <message>
-        <location filename="../settings.py" line="69"/>
+        <location filename="../settings.py" line="71"/>
         <source>Extra models folder (JSON model cards)</source>
         <translation>Dossier de modèles supplémentaire (fiches de modèle JSON)</translation>
     </message>
     <message>
-        <location filename="../settings.py" line="83"/>
+        <location filename="../settings.py" line="85"/>
         <source>The number of workers must be a whole number of at least 1 (got {value}).</source>
         <translation>Le nombre de workers doit être un entier d’au moins 1 (reçu : {value}).</translation>
     </message>
@@ -209,84 +209,84 @@
 <context>
     <name>EngineAlgorithm</name>
     <message>
-        <location filename="../algorithms/base.py" line="130"/>
+        <location filename="../algorithms/base.py" line="139"/>
         <source>Model</source>
         <translation>Modèle</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="137"/>
+        <location filename="../algorithms/base.py" line="148"/>
         <source>Checkpoint or exported model file (with MODEL = custom)</source>
         <translation>Fichier de poids ou modèle exporté (avec MODEL = personnalisé)</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="160"/>
+        <location filename="../algorithms/base.py" line="171"/>
         <source>Device</source>
         <translation>Périphérique de calcul</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="148"/>
+        <location filename="../algorithms/base.py" line="159"/>
         <source>Tile size in pixels (0 = ArbSR setting, else the engine&apos;s choice)</source>
         <translation>Taille des tuiles en pixels (0 = réglage ArbSR, sinon choix du moteur)</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="177"/>
+        <location filename="../algorithms/base.py" line="214"/>
         <source>MODEL is &apos;custom checkpoint file&apos; but no CHECKPOINT was given: choose the .pth/.ckpt/.pt/.onnx file, or pick a registered model.</source>
         <translation>MODEL vaut « custom checkpoint file » mais aucun CHECKPOINT n’est donné : choisissez le fichier .pth/.ckpt/.pt/.onnx, ou un modèle enregistré.</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="252"/>
+        <location filename="../algorithms/base.py" line="289"/>
         <source>Cancelled: no output was written.</source>
         <translation>Annulé : aucun résultat n’a été écrit.</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="100"/>
+        <location filename="../algorithms/base.py" line="109"/>
         <source>Example from a shell (on Debian&apos;s QGIS 3.22 the program is qgis_process.bin; run &apos;qgis_process help {alg}&apos; for every parameter):</source>
         <translation>Exemple depuis un terminal (avec le QGIS 3.22 de Debian, le programme est qgis_process.bin ; lancez « qgis_process help {alg} » pour tous les paramètres) :</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="130"/>
-        <source>A registered model (&apos;default&apos; is the bundled LMLTE model; &apos;python -m engine models&apos; lists them all, with their bands and scale range), or &apos;custom checkpoint file&apos; to use the file given in Checkpoint. From qgis_process, give the name, e.g. MODEL=moe.</source>
-        <translation>Un modèle enregistré (« default » est le modèle LMLTE fourni ; « python -m engine models » les liste tous, avec leurs bandes et leur plage d’échelles), ou « custom checkpoint file » pour utiliser le fichier donné dans Fichier de poids. Depuis qgis_process, donnez le nom, par ex. MODEL=moe.</translation>
-    </message>
-    <message>
-        <location filename="../algorithms/base.py" line="137"/>
+        <location filename="../algorithms/base.py" line="148"/>
         <source>A checkpoint (.pth, .ckpt, .safetensors: official LMF/LDCSR files or ones trained with ArbSR) or an exported model (.pt TorchScript, .onnx). When given, it is used whatever Model says.</source>
         <translation>Un fichier de poids (.pth, .ckpt, .safetensors : fichiers officiels LMF/LDCSR ou entraînés avec ArbSR) ou un modèle exporté (.pt TorchScript, .onnx). S’il est donné, il est utilisé quel que soit le Modèle choisi.</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="148"/>
+        <location filename="../algorithms/base.py" line="159"/>
         <source>The raster is processed in tiles of this many pixels (with overlap), which bounds memory; the result does not depend on it. 0 uses the default tile size of Processing options &gt; Providers &gt; ArbSR, and when that is 0 too the engine chooses (it halves the tile by itself when memory runs out).</source>
         <translation>Le raster est traité en tuiles de cette taille en pixels (avec recouvrement), ce qui borne la mémoire ; le résultat n’en dépend pas. 0 utilise la taille de tuile par défaut des Options de traitement &gt; Fournisseurs &gt; ArbSR, et si elle vaut aussi 0 le moteur choisit (il divise la tuile par deux de lui-même quand la mémoire manque).</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="165"/>
+        <location filename="../algorithms/base.py" line="176"/>
         <source>auto uses the GPU (CUDA) when the engine Python has a CUDA build of PyTorch, else the CPU; cuda fails with a clear message when no GPU is usable. The default comes from Processing options &gt; Providers &gt; ArbSR.</source>
         <translation>auto utilise le GPU (CUDA) quand le Python du moteur a une version CUDA de PyTorch, sinon le CPU ; cuda échoue avec un message clair quand aucun GPU n’est utilisable. La valeur par défaut vient des Options de traitement &gt; Fournisseurs &gt; ArbSR.</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="200"/>
+        <location filename="../algorithms/base.py" line="237"/>
         <source>&lt;{layer} exported to a temporary GeoTIFF&gt;</source>
         <translation>&lt;{layer} exportée dans un GeoTIFF temporaire&gt;</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="204"/>
+        <location filename="../algorithms/base.py" line="241"/>
         <source>Exporting &apos;{layer}&apos; ({provider}) to {path}</source>
         <translation>Export de « {layer} » ({provider}) vers {path}</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="209"/>
+        <location filename="../algorithms/base.py" line="246"/>
         <source>Cannot read layer &apos;{layer}&apos;.</source>
         <translation>Impossible de lire la couche « {layer} ».</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="217"/>
+        <location filename="../algorithms/base.py" line="254"/>
         <source>Could not export layer &apos;{layer}&apos; to a GeoTIFF (error {error}): save it as a GeoTIFF first (Export &gt; Save As).</source>
         <translation>Impossible d’exporter la couche « {layer} » en GeoTIFF (erreur {error}) : enregistrez-la d’abord en GeoTIFF (Exporter &gt; Enregistrer sous).</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="269"/>
+        <location filename="../algorithms/base.py" line="306"/>
         <source>ArbSR writes GeoTIFF: give {parameter} a .tif file name (got {path}).</source>
         <translation>ArbSR écrit du GeoTIFF : donnez à {parameter} un nom de fichier .tif (reçu : {path}).</translation>
+    </message>
+    <message>
+        <location filename="../algorithms/base.py" line="139"/>
+        <source>A registered model (&apos;default&apos; is the bundled LMLTE model; &apos;python -m engine models&apos; lists them all, with their bands and scale range), or &apos;custom checkpoint file&apos; to use the file given in Checkpoint. From qgis_process, give the name, e.g. MODEL=moe. Demonstration models (weights that do not beat GDAL cubic) are listed only when Settings &gt; Options &gt; ArbSR asks for them, but their names always work.</source>
+        <translation>Un modèle enregistré (« default » est le modèle LMLTE fourni ; « python -m engine models » les liste tous, avec leurs bandes et leur plage d’échelles), ou « custom checkpoint file » pour utiliser le fichier donné dans Fichier de poids. Depuis qgis_process, donnez le nom, par ex. MODEL=moe. Les modèles de démonstration (poids qui ne battent pas le cubique de GDAL) ne sont listés que si Préférences &gt; Options &gt; ArbSR le demande, mais leurs noms fonctionnent toujours.</translation>
     </message>
 </context>
 <context>
@@ -330,147 +330,147 @@
 <context>
     <name>EngineSetupPage</name>
     <message>
-        <location filename="../gui/engine_setup.py" line="129"/>
+        <location filename="../gui/engine_setup.py" line="131"/>
         <source>ArbSR runs its engine in a separate Python that has PyTorch, numpy and GDAL. Order of use: the ARBSR_PYTHON environment variable, this setting, the checkout&apos;s .venv, python3.</source>
         <translation>ArbSR exécute son moteur dans un Python séparé qui dispose de PyTorch, numpy et GDAL. Ordre d’utilisation : la variable d’environnement ARBSR_PYTHON, ce réglage, le .venv du dépôt, python3.</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="233"/>
+        <location filename="../gui/engine_setup.py" line="237"/>
         <source>Engine Python</source>
         <translation>Python du moteur</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="139"/>
+        <location filename="../gui/engine_setup.py" line="141"/>
         <source>empty: ARBSR_PYTHON, the checkout&apos;s .venv or python3</source>
         <translation>vide : ARBSR_PYTHON, le .venv du dépôt ou python3</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="148"/>
+        <location filename="../gui/engine_setup.py" line="150"/>
         <source>Check / set up engine</source>
         <translation>Vérifier / installer le moteur</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="151"/>
+        <location filename="../gui/engine_setup.py" line="153"/>
         <source>Use selected Python</source>
         <translation>Utiliser le Python sélectionné</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="158"/>
+        <location filename="../gui/engine_setup.py" line="160"/>
         <source>Python</source>
         <translation>Python</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="158"/>
+        <location filename="../gui/engine_setup.py" line="160"/>
         <source>Found as</source>
         <translation>Trouvé comme</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="158"/>
+        <location filename="../gui/engine_setup.py" line="160"/>
         <source>PyTorch</source>
         <translation>PyTorch</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="159"/>
+        <location filename="../gui/engine_setup.py" line="161"/>
         <source>CUDA / GPU</source>
         <translation>CUDA / GPU</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="159"/>
+        <location filename="../gui/engine_setup.py" line="161"/>
         <source>GDAL</source>
         <translation>GDAL</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="159"/>
+        <location filename="../gui/engine_setup.py" line="161"/>
         <source>Engine</source>
         <translation>Moteur</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="159"/>
+        <location filename="../gui/engine_setup.py" line="161"/>
         <source>Status</source>
         <translation>État</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="210"/>
+        <location filename="../gui/engine_setup.py" line="212"/>
         <source>Create engine environment</source>
         <translation>Créer l’environnement du moteur</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="181"/>
+        <location filename="../gui/engine_setup.py" line="183"/>
         <source>Folder</source>
         <translation>Dossier</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="186"/>
+        <location filename="../gui/engine_setup.py" line="188"/>
         <source>From the Python (with GDAL)</source>
         <translation>À partir du Python (avec GDAL)</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="191"/>
+        <location filename="../gui/engine_setup.py" line="193"/>
         <source>PyTorch build</source>
         <translation>Version de PyTorch</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="192"/>
+        <location filename="../gui/engine_setup.py" line="194"/>
         <source>CPU</source>
         <translation>CPU</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="193"/>
+        <location filename="../gui/engine_setup.py" line="195"/>
         <source>CUDA (NVIDIA GPU)</source>
         <translation>CUDA (GPU NVIDIA)</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="203"/>
+        <location filename="../gui/engine_setup.py" line="205"/>
         <source>Extra package index for PyTorch</source>
         <translation>Index de paquets supplémentaire pour PyTorch</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="205"/>
+        <location filename="../gui/engine_setup.py" line="207"/>
         <source>none: pip&apos;s own configuration</source>
         <translation>aucun : la configuration de pip</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="213"/>
+        <location filename="../gui/engine_setup.py" line="215"/>
         <source>Cancel</source>
         <translation>Annuler</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="243"/>
+        <location filename="../gui/engine_setup.py" line="247"/>
         <source>Checking {n} Python interpreters…</source>
         <translation>Vérification de {n} interpréteurs Python…</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="258"/>
+        <location filename="../gui/engine_setup.py" line="262"/>
         <source>yes</source>
         <translation>oui</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="258"/>
+        <location filename="../gui/engine_setup.py" line="262"/>
         <source>no</source>
         <translation>non</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="257"/>
+        <location filename="../gui/engine_setup.py" line="261"/>
         <source>ready</source>
         <translation>prêt</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="257"/>
+        <location filename="../gui/engine_setup.py" line="261"/>
         <source>not usable</source>
         <translation>inutilisable</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="273"/>
+        <location filename="../gui/engine_setup.py" line="277"/>
         <source>{n} of {total} can run the engine; the first is {python}.</source>
         <translation>{n} sur {total} peuvent exécuter le moteur ; le premier est {python}.</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="276"/>
+        <location filename="../gui/engine_setup.py" line="280"/>
         <source>No Python found here can run the engine: create an engine environment below.</source>
         <translation>Aucun Python trouvé ici ne peut exécuter le moteur : créez un environnement du moteur ci-dessous.</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="298"/>
+        <location filename="../gui/engine_setup.py" line="302"/>
         <source>Give the Python to create the environment from.</source>
         <translation>Indiquez le Python à partir duquel créer l’environnement.</translation>
     </message>
@@ -562,6 +562,79 @@ Sorties : un rapport HTML, et les valeurs PSNR_MODEL, SSIM_MODEL, PSNR_CUBIC, SS
         <location filename="../algorithms/evaluate.py" line="177"/>
         <source>The engine&apos;s evaluate output has no model PSNR: update the plugin and engine together (results: {keys}).</source>
         <translation>La sortie d’évaluation du moteur ne contient pas le PSNR du modèle : mettez à jour l’extension et le moteur ensemble (résultats : {keys}).</translation>
+    </message>
+</context>
+<context>
+    <name>ModelsBox</name>
+    <message>
+        <location filename="../gui/models_box.py" line="78"/>
+        <source>Models</source>
+        <translation>Modèles</translation>
+    </message>
+    <message>
+        <location filename="../gui/models_box.py" line="81"/>
+        <source>Show demonstration models (weights that do not beat GDAL cubic; for trying the code paths)</source>
+        <translation>Afficher les modèles de démonstration (poids qui ne battent pas le cubique de GDAL ; pour essayer les chaînes de traitement)</translation>
+    </message>
+    <message>
+        <location filename="../gui/models_box.py" line="94"/>
+        <source>Name</source>
+        <translation>Nom</translation>
+    </message>
+    <message>
+        <location filename="../gui/models_box.py" line="96"/>
+        <source>empty: from the file name</source>
+        <translation>vide : d’après le nom du fichier</translation>
+    </message>
+    <message>
+        <location filename="../gui/models_box.py" line="98"/>
+        <source>Add model…</source>
+        <translation>Ajouter un modèle…</translation>
+    </message>
+    <message>
+        <location filename="../gui/models_box.py" line="99"/>
+        <source>Register a checkpoint file (official LMF .pth or LDCSR .ckpt, one trained with ArbSR, an exported .pt/.onnx) under a name: the engine loads it to check it, and the file stays where it is.</source>
+        <translation>Enregistrer un fichier de poids (.pth LMF ou .ckpt LDCSR officiel, un fichier entraîné avec ArbSR, un .pt/.onnx exporté) sous un nom : le moteur le charge pour le vérifier, et le fichier reste où il est.</translation>
+    </message>
+    <message>
+        <location filename="../gui/models_box.py" line="105"/>
+        <source>Remove</source>
+        <translation>Retirer</translation>
+    </message>
+    <message>
+        <location filename="../gui/models_box.py" line="118"/>
+        <source>Models you add are registered in {folder}; the checkpoint files are not copied.</source>
+        <translation>Les modèles ajoutés sont enregistrés dans {folder} ; les fichiers de poids ne sont pas copiés.</translation>
+    </message>
+    <message>
+        <location filename="../gui/models_box.py" line="124"/>
+        <source>{name} ({family}, {bands} band(s), ×{low:g}–×{high:g})</source>
+        <translation>{name} ({family}, {bands} bande(s), ×{low:g}–×{high:g})</translation>
+    </message>
+    <message>
+        <location filename="../gui/models_box.py" line="139"/>
+        <source>Add model</source>
+        <translation>Ajouter un modèle</translation>
+    </message>
+    <message>
+        <location filename="../gui/models_box.py" line="147"/>
+        <source>Checking {path}…</source>
+        <translation>Vérification de {path}…</translation>
+    </message>
+    <message>
+        <location filename="../gui/models_box.py" line="156"/>
+        <source>Removing {name}…</source>
+        <translation>Retrait de {name}…</translation>
+    </message>
+    <message>
+        <location filename="../gui/models_box.py" line="176"/>
+        <source>Registered &apos;{name}&apos; ({family}, {bands} band(s)).</source>
+        <translation>« {name} » enregistré ({family}, {bands} bande(s)).</translation>
+    </message>
+    <message>
+        <location filename="../gui/models_box.py" line="180"/>
+        <source>Removed; the checkpoint file is kept.</source>
+        <translation>Retiré ; le fichier de poids est conservé.</translation>
     </message>
 </context>
 <context>

@@ -6,10 +6,11 @@ Two tables, both data:
   ``FAMILY``, a :class:`~engine.models.family.Family` with that id (``detect`` and ``load``, or
   for file-type families such as exported TorchScript / ONNX files, ``suffixes`` and
   ``load_file``). Ids are unique; a family module that cannot be imported is reported by name.
-* Model cards: ``resources/models/*.json`` (and ``$ARBSR_MODELS_DIR/*.json``), one per registered
-  name: ``{"name", "family", "file", "bands", "scale_range", "description", "options"?,
-  "config"?, "sha256"?, "license"?}``. The CLI's ``models`` command, the plugin's model list and
-  the dock all read these cards through :func:`list_models`.
+* Model cards: ``resources/models/*.json``, then ``$ARBSR_MODELS_DIR/*.json`` and the user's
+  models folder (:func:`user_models_dir`, where ``engine models add`` writes), one per registered
+  name: ``{"name", "family", "file", "bands", "scale_range" (or "scales"), "description",
+  "options"?, "config"?, "sha256"?, "license"?, "demonstration"?}``. The CLI's ``models``
+  command reads them through :func:`list_models`; the plugin reads the same files itself.
 
 Adding a family = its folder (with ``family.py``) + one line in ``FAMILIES``
 (see ``engine/models/README.md``).
@@ -57,6 +58,13 @@ class ModelCard:
     options: dict[str, Any] = field(default_factory=dict)
     config: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The card file itself (``models remove`` deletes it; bundled cards are never removed).
+    source: Path | None = field(default=None, compare=False)
+
+    @property
+    def bundled(self) -> bool:
+        """True for the cards shipped in ``resources/models``."""
+        return self.source is not None and self.source.parent.resolve() == RESOURCES
 
     def to_json(self) -> dict[str, Any]:
         """JSON-able form for ``python -m engine models``."""
@@ -68,32 +76,56 @@ class ModelCard:
             "file": str(self.file),
             "description": self.description,
             "options": self.options,
+            # Shown for every model, so that a list can hide the weights below GDAL cubic.
+            "demonstration": False,
             **self.extra,
         }
 
 
+def _default_user_dir() -> Path:
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home).expanduser() / "arbsr" / "models"
+
+
+def _env_dirs() -> list[Path]:
+    return [Path(entry).expanduser()
+            for entry in os.environ.get("ARBSR_MODELS_DIR", "").split(os.pathsep) if entry]
+
+
+def user_models_dir() -> Path:
+    """Where ``engine models add`` writes cards: the first ``$ARBSR_MODELS_DIR`` entry, else
+    ``$XDG_DATA_HOME/arbsr/models`` (``~/.local/share/arbsr/models``)."""
+    return (_env_dirs() or [_default_user_dir()])[0]
+
+
 def model_dirs() -> list[Path]:
-    """Folders searched for model cards: the bundled one, then ``$ARBSR_MODELS_DIR`` entries."""
-    dirs = [RESOURCES]
-    for entry in os.environ.get("ARBSR_MODELS_DIR", "").split(os.pathsep):
-        if entry:
-            dirs.append(Path(entry))
+    """Folders searched for model cards: the bundled one, the ``$ARBSR_MODELS_DIR`` entries,
+    then the default user folder (searched even when ``$ARBSR_MODELS_DIR`` is set, so that
+    models registered before an extra folder was configured stay registered)."""
+    dirs = [RESOURCES, *_env_dirs()]
+    if _default_user_dir() not in dirs:
+        dirs.append(_default_user_dir())
     return dirs
 
 
 def _read_card(path: Path) -> ModelCard:
     data = json.loads(path.read_text(encoding="utf-8"))
-    known = {"name", "family", "file", "bands", "scale_range", "description", "options", "config"}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is not a JSON object")
+    known = {"name", "family", "file", "bands", "scale_range", "scales", "description",
+             "options", "config"}
+    scales = data.get("scale_range", data.get("scales", (1.0, 4.0)))
     return ModelCard(
         name=data["name"],
         family=data["family"],
         file=(path.parent / data["file"]).resolve(),
         bands=int(data.get("bands", 1)),
-        scale_range=tuple(data.get("scale_range", (1.0, 4.0))),  # type: ignore[arg-type]
+        scale_range=tuple(scales),  # type: ignore[arg-type]
         description=data.get("description", ""),
         options=dict(data.get("options", {})),
         config=(path.parent / data["config"]).resolve() if data.get("config") else None,
         extra={k: v for k, v in data.items() if k not in known},
+        source=path,
     )
 
 

@@ -152,6 +152,9 @@ USER_CARDS = {
     "c-train.json": {"epochs": 3},
     "d-broken.json": "{not json",
     "f-minimal.json": {"name": "user-min", "family": "lmlte", "file": "/abs/min.pth"},
+    # the key another card layout uses for the scale range
+    "g-scales.json": {"name": "user-scales", "family": "lmlte", "file": "/abs/s.pth",
+                      "scales": [1, 6]},
 }
 
 
@@ -170,22 +173,32 @@ def test_model_list_reads_the_cards_without_starting_anything(tmp_path, monkeypa
     user = write_cards(tmp_path / "user", {**USER_CARDS, "e-list.json": [1, 2]})
     monkeypatch.setenv("ARBSR_PYTHON", "/nonexistent/python")
     models = ec.list_models(root=root, models_dir=str(user))
-    assert [m["name"] for m in models] == ["lmlte-default", "user-demo", "user-min"]
-    default, demo, minimal = models
+    assert [m["name"] for m in models] == ["lmlte-default", "user-demo", "user-min",
+                                           "user-scales"]
+    default, demo, minimal, scales = models
     assert default["file"] == str((root / "resources" / "models" / "lmlte-default.pth"))
     assert default["scales"] == [1, 8] and "scale_range" not in default
     assert demo["demonstration"] is True and demo["license"] == "MIT" and "config" not in demo
     assert demo["file"] == str(user / "w" / "demo.pth")
     assert minimal == {"name": "user-min", "family": "lmlte", "bands": 1, "scales": [1.0, 4.0],
-                       "file": "/abs/min.pth", "description": "", "options": {}}
+                       "file": "/abs/min.pth", "description": "", "options": {},
+                       "demonstration": False}
+    assert scales["scales"] == [1, 6] and "scale_range" not in scales
+    assert default["demonstration"] is False
     # without the setting, $ARBSR_MODELS_DIR (what the engine child inherits)
     monkeypatch.setenv("ARBSR_MODELS_DIR", str(user))
     assert [m["name"] for m in ec.list_models(root=root)] == [m["name"] for m in models]
 
 
-def test_model_list_is_what_engine_models_prints(tmp_path):
-    """The cards read by the plugin == ``python -m engine models`` (the real engine)."""
+def test_model_list_is_what_engine_models_prints(tmp_path, monkeypatch):
+    """The cards read by the plugin == ``python -m engine models`` (the real engine), from the
+    same folders: bundled, the extra folder, then the folder ``engine models add`` writes."""
     user = write_cards(tmp_path / "user", USER_CARDS)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    added = write_cards(tmp_path / "xdg" / "arbsr" / "models", {
+        "added.json": {"name": "added", "family": "lmlte", "file": "/abs/added.pth",
+                       "scale_range": [1.0, 8.0], "sha256": "0" * 64}})
+    assert ec.user_models_dir() == added and ec.user_models_dir(str(user)) == user
     env = ec.child_env(ROOT, {"ARBSR_MODELS_DIR": str(user)})
     res = subprocess.run([os.environ["ARBSR_PYTHON"], "-m", "engine", "models"], cwd=ROOT,
                          env=env, capture_output=True, text=True, timeout=300, check=False)
@@ -194,6 +207,7 @@ def test_model_list_is_what_engine_models_prints(tmp_path):
     plugin = json.loads(json.dumps(ec.list_models(root=ROOT, models_dir=str(user))))
     assert plugin == engine
     assert any(m.get("demonstration") is True for m in plugin)
+    assert plugin[-1]["name"] == "added"
 
 
 def test_parse_models_output_layouts():

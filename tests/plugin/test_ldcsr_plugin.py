@@ -10,15 +10,25 @@ from qgis.core import QgsApplication
 from tests.plugin.conftest import needs_engine
 
 
-def test_ldcsr_models_are_offered(arbsr_provider):
-    alg = QgsApplication.processingRegistry().createAlgorithmById("arbsr:upscale")
-    options = alg.parameterDefinition("MODEL").options()
-    assert "ldcsr" in options and "ldcsr-fast" in options
+def test_ldcsr_demonstration_models_are_offered_when_asked_for(arbsr_provider):
+    """Their weights do not beat GDAL cubic: listed only with "Show demonstration models"."""
+    from arbsr_qgis import settings
+
+    before = settings.show_demonstration_models()
+    try:
+        for show in (False, True):
+            settings.set_show_demonstration_models(show)
+            alg = QgsApplication.processingRegistry().createAlgorithmById("arbsr:upscale")
+            options = alg.parameterDefinition("MODEL").options()
+            assert ("ldcsr" in options and "ldcsr-fast" in options) is show
+    finally:
+        settings.set_show_demonstration_models(before)
 
 
 @needs_engine
 @pytest.mark.slow
 def test_both_ldcsr_modes_through_processing(arbsr_provider, wv2_mul_crop, tmp_path):
+    """By name, as scripts give them, whether the lists show them or not."""
     import processing
 
     src = tmp_path / "wv2_rgb.tif"
