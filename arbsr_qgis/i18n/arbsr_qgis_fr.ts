@@ -4,124 +4,149 @@
 <context>
     <name>ArbsrDock</name>
     <message>
-        <location filename="../gui/dock.py" line="98"/>
+        <location filename="../gui/dock.py" line="101"/>
         <source>ArbSR super-resolution</source>
         <translation>Super-résolution ArbSR</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="121"/>
+        <location filename="../gui/dock.py" line="124"/>
         <source>Raster layers to upscale:</source>
         <translation>Couches raster à agrandir :</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="129"/>
+        <location filename="../gui/dock.py" line="132"/>
         <source>Model</source>
         <translation>Modèle</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="133"/>
+        <location filename="../gui/dock.py" line="150"/>
         <source>Device</source>
         <translation>Périphérique de calcul</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="149"/>
+        <location filename="../gui/dock.py" line="166"/>
         <source>Scale</source>
         <translation>Échelle</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="152"/>
+        <location filename="../gui/dock.py" line="169"/>
         <source>Output</source>
         <translation>Sortie</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="154"/>
+        <location filename="../gui/dock.py" line="171"/>
         <source>Temporary outputs</source>
         <translation>Sorties temporaires</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="161"/>
+        <location filename="../gui/dock.py" line="178"/>
         <source>Folder</source>
         <translation>Dossier</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="169"/>
+        <location filename="../gui/dock.py" line="186"/>
         <source>Run</source>
         <translation>Exécuter</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="170"/>
+        <location filename="../gui/dock.py" line="187"/>
         <source>Cancel</source>
         <translation>Annuler</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="306"/>
+        <location filename="../gui/dock.py" line="351"/>
         <source>Tick a layer to see the output size.</source>
         <translation>Cochez une couche pour voir la taille de sortie.</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="312"/>
+        <location filename="../gui/dock.py" line="357"/>
         <source>{layer}: {geometry}</source>
         <translation>{layer} : {geometry}</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="315"/>
+        <location filename="../gui/dock.py" line="360"/>
         <source>(+{count} more layers)</source>
         <translation>(+{count} autres couches)</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="323"/>
+        <location filename="../gui/dock.py" line="368"/>
         <source>ArbSR is still running; wait or press Cancel.</source>
         <translation>ArbSR est encore en cours ; attendez ou appuyez sur Annuler.</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="341"/>
+        <location filename="../gui/dock.py" line="386"/>
         <source>The ArbSR Processing provider is not loaded; re-enable the plugin.</source>
         <translation>Le fournisseur de traitements ArbSR n’est pas chargé ; réactivez l’extension.</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="358"/>
+        <location filename="../gui/dock.py" line="403"/>
         <source>Running {count} layer(s)…</source>
         <translation>Traitement de {count} couche(s)…</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="372"/>
+        <location filename="../gui/dock.py" line="417"/>
         <source>Cancelled.</source>
         <translation>Annulé.</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="374"/>
+        <location filename="../gui/dock.py" line="419"/>
         <source>see the log</source>
         <translation>voir le journal</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="375"/>
+        <location filename="../gui/dock.py" line="420"/>
         <source>ArbSR failed on &apos;{layer}&apos;: {reason}</source>
         <translation>ArbSR a échoué sur « {layer} » : {reason}</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="386"/>
+        <location filename="../gui/dock.py" line="431"/>
         <source>Done: {good} ok, {bad} failed.</source>
         <translation>Terminé : {good} réussi(s), {bad} en échec.</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="388"/>
+        <location filename="../gui/dock.py" line="433"/>
         <source>Last error: {error}</source>
         <translation>Dernière erreur : {error}</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="397"/>
+        <location filename="../gui/dock.py" line="442"/>
         <source>ArbSR wrote {path} but QGIS cannot open it.</source>
         <translation>ArbSR a écrit {path} mais QGIS ne peut pas l’ouvrir.</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="408"/>
+        <location filename="../gui/dock.py" line="453"/>
         <source>ArbSR results</source>
         <translation>Résultats ArbSR</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="411"/>
+        <location filename="../gui/dock.py" line="464"/>
         <source>Added {layer}.</source>
         <translation>{layer} ajoutée.</translation>
+    </message>
+    <message>
+        <location filename="../gui/dock.py" line="136"/>
+        <source>Detail of the diffusion model: left is deterministic and closest to the truth on average; right draws finer, partly invented detail.</source>
+        <translation>Niveau de détail du modèle de diffusion : à gauche, déterministe et le plus proche de la réalité en moyenne ; à droite, des détails plus fins, en partie inventés.</translation>
+    </message>
+    <message>
+        <location filename="../gui/dock.py" line="139"/>
+        <source>Detail</source>
+        <translation>Détail</translation>
+    </message>
+    <message>
+        <location filename="../gui/dock.py" line="141"/>
+        <source>Uncertainty layer</source>
+        <translation>Couche d’incertitude</translation>
+    </message>
+    <message>
+        <location filename="../gui/dock.py" line="142"/>
+        <source>Also add a layer with the per-pixel spread of 4 samples (standard deviation, in the output&apos;s units): bright where the model is unsure. Takes 4 times as long.</source>
+        <translation>Ajoute aussi une couche avec la dispersion par pixel de 4 tirages (écart type, dans les unités de la sortie) : claire là où le modèle est incertain. Prend 4 fois plus de temps.</translation>
+    </message>
+    <message>
+        <location filename="../gui/dock.py" line="458"/>
+        <source>{layer} uncertainty</source>
+        <translation>{layer} incertitude</translation>
     </message>
 </context>
 <context>
@@ -191,17 +216,17 @@
         <translation>{width} × {height} px, pixel {px} × {py}</translation>
     </message>
     <message>
-        <location filename="../gui/dock_state.py" line="131"/>
+        <location filename="../gui/dock_state.py" line="139"/>
         <source>Select at least one raster layer.</source>
         <translation>Sélectionnez au moins une couche raster.</translation>
     </message>
     <message>
-        <location filename="../gui/dock_state.py" line="133"/>
+        <location filename="../gui/dock_state.py" line="141"/>
         <source>Choose an output folder, or tick &apos;Temporary outputs&apos;.</source>
         <translation>Choisissez un dossier de sortie, ou cochez « Sorties temporaires ».</translation>
     </message>
     <message>
-        <location filename="../gui/dock_state.py" line="136"/>
+        <location filename="../gui/dock_state.py" line="144"/>
         <source>The scale must be between {low} and {high}.</source>
         <translation>L’échelle doit être comprise entre {low} et {high}.</translation>
     </message>
@@ -827,133 +852,163 @@ Traitement long : la progression et la perte d’entraînement s’affichent au 
 <context>
     <name>UpscaleAlgorithm</name>
     <message>
-        <location filename="../algorithms/upscale.py" line="48"/>
+        <location filename="../algorithms/upscale.py" line="54"/>
         <source>Super-resolve raster (arbitrary scale)</source>
         <translation>Super-résolution de raster (échelle arbitraire)</translation>
     </message>
     <message>
-        <location filename="../algorithms/upscale.py" line="70"/>
+        <location filename="../algorithms/upscale.py" line="78"/>
         <source>Input raster</source>
         <translation>Raster en entrée</translation>
     </message>
     <message>
-        <location filename="../algorithms/upscale.py" line="76"/>
+        <location filename="../algorithms/upscale.py" line="84"/>
         <source>Scale factor</source>
         <translation>Facteur d’échelle</translation>
     </message>
     <message>
-        <location filename="../algorithms/upscale.py" line="82"/>
+        <location filename="../algorithms/upscale.py" line="90"/>
         <source>Target pixel size in map units (replaces the scale)</source>
         <translation>Taille de pixel cible en unités de la carte (remplace l’échelle)</translation>
     </message>
     <message>
-        <location filename="../algorithms/upscale.py" line="87"/>
+        <location filename="../algorithms/upscale.py" line="95"/>
         <source>Bands (all when empty)</source>
         <translation>Bandes (toutes si vide)</translation>
     </message>
     <message>
-        <location filename="../algorithms/upscale.py" line="126"/>
+        <location filename="../algorithms/upscale.py" line="148"/>
         <source>Super-resolved raster</source>
         <translation>Raster super-résolu</translation>
     </message>
     <message>
-        <location filename="../algorithms/upscale.py" line="51"/>
-        <source>Upscales a raster layer with a learned super-resolution model (default: the bundled LMLTE model) by any factor, fractional included.
-
-&lt;b&gt;Scale&lt;/b&gt;: output width = round(width × scale); the extent and CRS are kept exactly, so the pixel size becomes input pixel size / scale. &lt;b&gt;Target resolution&lt;/b&gt; (map units), when set, replaces the scale and picks the factor that gives that pixel size.
-&lt;b&gt;Bands&lt;/b&gt;: all bands when empty. Data type, nodata and band metadata are kept.
-&lt;b&gt;Model&lt;/b&gt;: a registered model, or 'custom checkpoint file' with a .pth/.ckpt/.pt/.onnx file in Checkpoint. Diffusion models also use Seed and Steps (advanced).
-&lt;b&gt;Device&lt;/b&gt;: auto uses CUDA when present. &lt;b&gt;Tile size&lt;/b&gt; bounds memory; the result does not depend on it. &lt;b&gt;Workers&lt;/b&gt; and &lt;b&gt;Ray address&lt;/b&gt; (advanced) spread the work over several processes or a Ray cluster; the pixels are the same.
-
-The work runs in a separate Python process (Processing options &gt; Providers &gt; ArbSR &gt; Engine Python); Cancel stops it at once and leaves no output file. Layers that are not files (WMS, databases, memory) are exported to a temporary GeoTIFF first.</source>
-        <translation>Agrandit une couche raster avec un modèle de super-résolution appris (par défaut : le modèle LMLTE fourni) d’un facteur quelconque, fractionnaire compris.
-
-&lt;b&gt;Échelle&lt;/b&gt; : largeur de sortie = arrondi(largeur × échelle) ; l’emprise et le SCR sont conservés exactement, la taille de pixel devient donc taille de pixel d’entrée / échelle. &lt;b&gt;Résolution cible&lt;/b&gt; (unités de la carte), si elle est donnée, remplace l’échelle et choisit le facteur qui donne cette taille de pixel.
-&lt;b&gt;Bandes&lt;/b&gt; : toutes si vide. Le type de données, la valeur nodata et les métadonnées des bandes sont conservés.
-&lt;b&gt;Modèle&lt;/b&gt; : un modèle enregistré, ou « custom checkpoint file » avec un fichier .pth/.ckpt/.pt/.onnx dans Fichier de poids. Les modèles de diffusion utilisent aussi Graine et Étapes (avancé).
-&lt;b&gt;Périphérique&lt;/b&gt; : auto utilise CUDA s’il est présent. La &lt;b&gt;taille des tuiles&lt;/b&gt; borne la mémoire ; le résultat n’en dépend pas. &lt;b&gt;Processus&lt;/b&gt; et &lt;b&gt;adresse Ray&lt;/b&gt; (avancé) répartissent le travail sur plusieurs processus ou sur un cluster Ray ; les pixels sont les mêmes.
-
-Le calcul s’exécute dans un processus Python séparé (Options de traitement &gt; Fournisseurs &gt; ArbSR &gt; Python du moteur) ; Annuler l’arrête aussitôt sans laisser de fichier de sortie. Les couches qui ne sont pas des fichiers (WMS, bases de données, mémoire) sont d’abord exportées dans un GeoTIFF temporaire.</translation>
-    </message>
-    <message>
-        <location filename="../algorithms/upscale.py" line="70"/>
+        <location filename="../algorithms/upscale.py" line="78"/>
         <source>The raster to super-resolve: any layer or file GDAL can read, any band count and data type. Layers that are not files (WMS, databases, memory) are exported to a temporary GeoTIFF first.</source>
         <translation>Le raster à super-résoudre : toute couche ou tout fichier lisible par GDAL, quels que soient le nombre de bandes et le type de données. Les couches qui ne sont pas des fichiers (WMS, bases de données, mémoire) sont d’abord exportées dans un GeoTIFF temporaire.</translation>
     </message>
     <message>
-        <location filename="../algorithms/upscale.py" line="76"/>
+        <location filename="../algorithms/upscale.py" line="84"/>
         <source>Output width = round(input width × scale), and the same for the height; fractions are allowed (e.g. 2.5). The extent and CRS are kept exactly, so the pixel size is the input pixel size divided by the scale.</source>
         <translation>Largeur de sortie = arrondi(largeur d’entrée × échelle), de même pour la hauteur ; les fractions sont permises (par ex. 2,5). L’emprise et le SCR sont conservés exactement, la taille de pixel est donc celle de l’entrée divisée par l’échelle.</translation>
     </message>
     <message>
-        <location filename="../algorithms/upscale.py" line="82"/>
+        <location filename="../algorithms/upscale.py" line="90"/>
         <source>The output pixel size in the layer&apos;s map units (e.g. 0.5 for 50 cm in a metric CRS). When set, it replaces Scale factor: the scale is input pixel size / target.</source>
         <translation>La taille de pixel de sortie dans les unités de la couche (par ex. 0,5 pour 50 cm dans un SCR métrique). Si elle est donnée, elle remplace le facteur d’échelle : l’échelle vaut taille de pixel d’entrée / cible.</translation>
     </message>
     <message>
-        <location filename="../algorithms/upscale.py" line="87"/>
+        <location filename="../algorithms/upscale.py" line="95"/>
         <source>The bands to super-resolve and write, in this order; all bands when empty. From qgis_process: BANDS=1 BANDS=3.</source>
         <translation>Les bandes à super-résoudre et à écrire, dans cet ordre ; toutes si vide. Depuis qgis_process : BANDS=1 BANDS=3.</translation>
     </message>
     <message>
-        <location filename="../algorithms/upscale.py" line="93"/>
+        <location filename="../algorithms/upscale.py" line="101"/>
         <source>Random seed (diffusion models)</source>
         <translation>Graine aléatoire (modèles de diffusion)</translation>
     </message>
     <message>
-        <location filename="../algorithms/upscale.py" line="93"/>
+        <location filename="../algorithms/upscale.py" line="101"/>
         <source>Seed of the sampling noise of diffusion models (ldcsr, moe): the same seed gives the same pixels. Empty: the engine&apos;s default seed. LMLTE models ignore it.</source>
         <translation>Graine du bruit d’échantillonnage des modèles de diffusion (ldcsr, moe) : la même graine donne les mêmes pixels. Vide : la graine par défaut du moteur. Les modèles LMLTE l’ignorent.</translation>
     </message>
     <message>
-        <location filename="../algorithms/upscale.py" line="99"/>
+        <location filename="../algorithms/upscale.py" line="107"/>
         <source>Sampling steps (diffusion models; empty: model default)</source>
         <translation>Étapes d’échantillonnage (modèles de diffusion ; vide : valeur du modèle)</translation>
     </message>
     <message>
-        <location filename="../algorithms/upscale.py" line="99"/>
+        <location filename="../algorithms/upscale.py" line="107"/>
         <source>Number of denoising steps of diffusion models; empty uses the model&apos;s own default. More steps take longer. LMLTE models ignore it.</source>
         <translation>Nombre d’étapes de débruitage des modèles de diffusion ; vide utilise la valeur par défaut du modèle. Plus d’étapes prennent plus de temps. Les modèles LMLTE l’ignorent.</translation>
     </message>
     <message>
-        <location filename="../algorithms/upscale.py" line="104"/>
+        <location filename="../algorithms/upscale.py" line="126"/>
         <source>Worker processes</source>
         <translation>Processus de calcul</translation>
     </message>
     <message>
-        <location filename="../algorithms/upscale.py" line="104"/>
+        <location filename="../algorithms/upscale.py" line="126"/>
         <source>Number of processes that super-resolve blocks of the raster in parallel on this computer, or of Ray workers when a Ray address is given. The pixels do not depend on it. 1 = a single process. The default comes from Processing options &gt; Providers &gt; ArbSR.</source>
         <translation>Nombre de processus qui super-résolvent des blocs du raster en parallèle sur cet ordinateur, ou de workers Ray quand une adresse Ray est donnée. Les pixels n’en dépendent pas. 1 = un seul processus. La valeur par défaut vient des Options de traitement &gt; Fournisseurs &gt; ArbSR.</translation>
     </message>
     <message>
-        <location filename="../algorithms/upscale.py" line="111"/>
+        <location filename="../algorithms/upscale.py" line="133"/>
         <source>Ray cluster address (empty = this computer)</source>
         <translation>Adresse du cluster Ray (vide = cet ordinateur)</translation>
     </message>
     <message>
-        <location filename="../algorithms/upscale.py" line="111"/>
+        <location filename="../algorithms/upscale.py" line="133"/>
         <source>Empty: run on this computer. &apos;local&apos;: start a private Ray cluster on this computer for this job. &apos;auto&apos;, &apos;host:port&apos; or &apos;ray://host:10001&apos;: run on that Ray cluster; its workers must reach the input and output paths (a shared file system or /vsi URLs). The default comes from Processing options &gt; Providers &gt; ArbSR.</source>
         <translation>Vide : exécution sur cet ordinateur. « local » : démarre un cluster Ray privé sur cet ordinateur pour ce traitement. « auto », « hôte:port » ou « ray://hôte:10001 » : exécution sur ce cluster Ray ; ses workers doivent atteindre les chemins d’entrée et de sortie (système de fichiers partagé ou URL /vsi). La valeur par défaut vient des Options de traitement &gt; Fournisseurs &gt; ArbSR.</translation>
     </message>
     <message>
-        <location filename="../algorithms/upscale.py" line="119"/>
+        <location filename="../algorithms/upscale.py" line="141"/>
         <source>Replace an existing output file</source>
         <translation>Remplacer un fichier de sortie existant</translation>
     </message>
     <message>
-        <location filename="../algorithms/upscale.py" line="119"/>
+        <location filename="../algorithms/upscale.py" line="141"/>
         <source>True (the default): an existing OUTPUT file is replaced once the new one is complete, as for other Processing algorithms. False: the run fails instead of replacing a file (the ArbSR dock uses this).</source>
         <translation>Vrai (par défaut) : un fichier OUTPUT existant est remplacé une fois le nouveau terminé, comme pour les autres algorithmes de traitement. Faux : le traitement échoue au lieu de remplacer un fichier (le panneau ArbSR utilise ce mode).</translation>
     </message>
     <message>
-        <location filename="../algorithms/upscale.py" line="126"/>
+        <location filename="../algorithms/upscale.py" line="148"/>
         <source>The GeoTIFF to write (.tif). It is written under a temporary name and renamed when complete: a failed or cancelled run leaves no file.</source>
         <translation>Le GeoTIFF à écrire (.tif). Il est écrit sous un nom temporaire puis renommé une fois terminé : un traitement en échec ou annulé ne laisse aucun fichier.</translation>
     </message>
     <message>
-        <location filename="../algorithms/upscale.py" line="187"/>
+        <location filename="../algorithms/upscale.py" line="233"/>
         <source>The engine reported success but {path} does not exist.</source>
         <translation>Le moteur a signalé un succès mais {path} n’existe pas.</translation>
+    </message>
+    <message>
+        <location filename="../algorithms/upscale.py" line="57"/>
+        <source>Upscales a raster layer with a learned super-resolution model (default: the bundled LMLTE model) by any factor, fractional included.
+
+&lt;b&gt;Scale&lt;/b&gt;: output width = round(width × scale); the extent and CRS are kept exactly, so the pixel size becomes input pixel size / scale. &lt;b&gt;Target resolution&lt;/b&gt; (map units), when set, replaces the scale and picks the factor that gives that pixel size.
+&lt;b&gt;Bands&lt;/b&gt;: all bands when empty. Data type, nodata and band metadata are kept.
+&lt;b&gt;Model&lt;/b&gt;: a registered model, or 'custom checkpoint file' with a .pth/.ckpt/.pt/.onnx file in Checkpoint. Diffusion models also use Seed, Steps and Detail (advanced), and can write an &lt;b&gt;Uncertainty layer&lt;/b&gt;: the per-pixel standard deviation over several samples, in the output's units.
+&lt;b&gt;Device&lt;/b&gt;: auto uses CUDA when present. &lt;b&gt;Tile size&lt;/b&gt; bounds memory; the result does not depend on it. &lt;b&gt;Workers&lt;/b&gt; and &lt;b&gt;Ray address&lt;/b&gt; (advanced) spread the work over several processes or a Ray cluster; the pixels are the same.
+
+The work runs in a separate Python process (Processing options &gt; Providers &gt; ArbSR &gt; Engine Python); Cancel stops it at once and leaves no output file. Layers that are not files (WMS, databases, memory) are exported to a temporary GeoTIFF first.</source>
+        <translation>Agrandit une couche raster avec un modèle de super-résolution appris (par défaut : le modèle LMLTE fourni) par n’importe quel facteur, fractionnaire compris.
+
+&lt;b&gt;Échelle&lt;/b&gt; : largeur de sortie = round(largeur × échelle) ; l’emprise et le SCR sont conservés exactement, la taille de pixel devient donc la taille de pixel d’entrée / échelle. La &lt;b&gt;résolution cible&lt;/b&gt; (unités de carte), si elle est donnée, remplace l’échelle et choisit le facteur qui donne cette taille de pixel.
+&lt;b&gt;Bandes&lt;/b&gt; : toutes les bandes si vide. Le type de données, le nodata et les métadonnées des bandes sont conservés.
+&lt;b&gt;Modèle&lt;/b&gt; : un modèle enregistré, ou « custom checkpoint file » avec un fichier .pth/.ckpt/.pt/.onnx dans Checkpoint. Les modèles de diffusion utilisent aussi la graine, les pas et le détail (avancés), et peuvent écrire une &lt;b&gt;couche d’incertitude&lt;/b&gt; : l’écart type par pixel entre plusieurs tirages, dans les unités de la sortie.
+&lt;b&gt;Périphérique&lt;/b&gt; : auto utilise CUDA s’il est présent. La &lt;b&gt;taille de tuile&lt;/b&gt; borne la mémoire ; le résultat n’en dépend pas. Les &lt;b&gt;processus&lt;/b&gt; et l’&lt;b&gt;adresse Ray&lt;/b&gt; (avancés) répartissent le travail sur plusieurs processus ou un cluster Ray ; les pixels sont les mêmes.
+
+Le travail s’exécute dans un processus Python séparé (Options de traitement &gt; Fournisseurs &gt; ArbSR &gt; Python du moteur) ; Annuler l’arrête aussitôt et ne laisse aucun fichier de sortie. Les couches qui ne sont pas des fichiers (WMS, bases de données, mémoire) sont d’abord exportées vers un GeoTIFF temporaire.</translation>
+    </message>
+    <message>
+        <location filename="../algorithms/upscale.py" line="112"/>
+        <source>Detail (diffusion temperature, 0-1; empty: model default)</source>
+        <translation>Détail (température de diffusion, 0-1 ; vide : valeur du modèle)</translation>
+    </message>
+    <message>
+        <location filename="../algorithms/upscale.py" line="112"/>
+        <source>How much fine detail the moe diffusion model draws: 0 is deterministic and closest to the truth on average (like the default model, a little sharper); higher values add finer, partly invented detail. Empty: the model card&apos;s default. Only for models with a detail control (moe).</source>
+        <translation>Quantité de détails fins que dessine le modèle de diffusion moe : 0 est déterministe et le plus proche de la réalité en moyenne (comme le modèle par défaut, un peu plus net) ; des valeurs plus élevées ajoutent des détails plus fins, en partie inventés. Vide : la valeur de la fiche du modèle. Seulement pour les modèles avec un réglage de détail (moe).</translation>
+    </message>
+    <message>
+        <location filename="../algorithms/upscale.py" line="120"/>
+        <source>Samples for the uncertainty layer</source>
+        <translation>Tirages pour la couche d’incertitude</translation>
+    </message>
+    <message>
+        <location filename="../algorithms/upscale.py" line="120"/>
+        <source>How many samples the uncertainty layer is computed from (at least 2). Each sample costs one more run of the model. Used only when an uncertainty layer is written.</source>
+        <translation>Nombre de tirages à partir desquels la couche d’incertitude est calculée (au moins 2). Chaque tirage coûte une exécution de plus du modèle. Utilisé seulement quand une couche d’incertitude est écrite.</translation>
+    </message>
+    <message>
+        <location filename="../algorithms/upscale.py" line="152"/>
+        <source>Uncertainty layer (diffusion models)</source>
+        <translation>Couche d’incertitude (modèles de diffusion)</translation>
+    </message>
+    <message>
+        <location filename="../algorithms/upscale.py" line="152"/>
+        <source>Optional Float32 GeoTIFF on the output&apos;s grid: per band, the per-pixel standard deviation over the samples, in the output&apos;s data units (nodata where the output is nodata). High values mark detail the model is unsure of. Needs a diffusion model (moe, ldcsr); the output itself stays the Seed&apos;s sample.</source>
+        <translation>GeoTIFF Float32 facultatif sur la grille de la sortie : par bande, l’écart type par pixel entre les tirages, dans les unités de données de la sortie (nodata là où la sortie est nodata). Les valeurs élevées signalent les détails dont le modèle est incertain. Nécessite un modèle de diffusion (moe, ldcsr) ; la sortie reste le tirage de la graine.</translation>
     </message>
 </context>
 </TS>
