@@ -1,21 +1,30 @@
-"""MoE-DiffSR benchmark: speed, peak memory, WorldView-2 quality and expert-usage statistics.
+"""MoE-DiffSR benchmark: speed, peak memory, quality with the detail control, the uncertainty
+layer's ranking of errors, and expert-usage statistics.
 
-Speed: output megapixels per second of ``model.upscale`` (20 DDIM steps) on one LR tile after a
-warm-up call, at x2 and x4, in a fresh child process (peak memory as in the LDCSR entry:
-``ru_maxrss`` growth on CPU, ``torch.cuda.max_memory_allocated`` on CUDA).
+Speed: output megapixels per second of ``model.upscale`` (the card's steps and temperature) on
+one LR tile after a warm-up call, at x2 and x4, in a fresh child process (peak memory as in the
+LDCSR entry: ``ru_maxrss`` growth on CPU, ``torch.cuda.max_memory_allocated`` on CUDA).
 
-Quality (not with ``quick``): the same protocol and crops as the LDCSR entry
-(:mod:`engine.bench.common`), so the tables compare: WorldView-2 Longmont crops from
-``dgsamples`` (held out from training: 4 PAN crops of 192 x 192, 2 MUL crops of 96 x 96, bands
-2, 3, 5, 7); per-band 0.1/99.9 percentile scaling; LR
-by the shared antialiased bicubic (:func:`engine.degradation.downsample`); PSNR and SSIM from
-:mod:`engine.metrics` and the gradient-magnitude ratio GMR = mean |Sobel(SR)| / mean |Sobel(HR)|
-on [0, 1]-clipped values with a ceil(scale) border removed; for GDAL cubic
-(:func:`engine.metrics.baselines.gdal_resample`), ``lmlte-default``, ``ldcsr`` (when its card is
-installed; RGB models see the band replicated to three channels, outputs averaged) and ``moe``
-(seed 0, 20 and 5 steps).
+Quality (not with ``quick``), held-out images only:
 
-Expert usage (not with ``quick``): while ``moe`` samples the evaluation crops, every step's
+* WorldView-2 Longmont crops from ``dgsamples`` (the card protocol shared with LDCSR,
+  :mod:`engine.bench.common`: 4 PAN crops of 192 x 192, 2 MUL crops of 96 x 96, bands 2, 3, 5,
+  7) and scikit-image photos (``camera`` and the three channels of ``astronaut``, 256 x 256
+  centre crops), every band on its own, per-band 0.1/99.9 percentile scaling;
+* LR by the shared antialiased bicubic (:func:`engine.degradation.downsample`);
+* methods: GDAL cubic, ``lmlte-default`` and ``moe`` at temperature 0, at the card's default and
+  at 1 (seed 0);
+* metrics on [0, 1]-clipped values with a ceil(scale) border removed: PSNR, SSIM, the
+  gradient-magnitude ratio GMR = mean |Sobel(SR)| / mean |Sobel(HR)| (1 = as sharp as the truth)
+  and the spectral distance RAPS-d: the mean absolute difference, in dB, between the radially
+  averaged power spectra of SR and HR over the upper half of the frequencies (0 = the truth's
+  spectrum; a blurry result lacks power there).
+
+Uncertainty (not with ``quick``): on the WorldView-2 pairs, ``moe`` at the default temperature
+draws ``UNCERTAINTY_SAMPLES`` samples; the Spearman rank correlation between the per-pixel
+standard deviation and the absolute error of the seed's sample, per image, averaged.
+
+Expert usage (not with ``quick``): while ``moe`` samples the WorldView-2 crops, every step's
 routing of every MoE block is recorded. Each routing patch is labelled by the mean Sobel
 magnitude of the HR pixels it covers, in terciles per crop (flat / medium / edges), and by the
 noise level of the step (first, middle and last third of the steps). Reported per block: the
@@ -27,8 +36,8 @@ expert tells the class exactly).
 from __future__ import annotations
 
 import json
+import math
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +49,11 @@ from engine.bench.common import (WV2_DATA, Scores, add_scores, call_in_child, qu
 from engine.metrics.sharpness import gradient_magnitude
 
 SCALES = (2, 4)
-STEPS = 20
-#: Extra step counts in the quality table (the short training favours fewer steps).
-FEW_STEPS = (5,)
+#: Samples per pixel of the uncertainty evaluation.
+UNCERTAINTY_SAMPLES = 4
+PHOTO_SIDE = 256
+PHOTO_DATA = ("scikit-image photos: camera and astronaut (3 channels), 256x256 centre crops, "
+              "band-wise")
 
 
 def _child(scale: int, lr_side: int, device: str) -> dict[str, Any]:
@@ -56,9 +67,9 @@ def _child(scale: int, lr_side: int, device: str) -> dict[str, Any]:
     lr = torch.rand(1, 1, lr_side, lr_side, generator=torch.Generator().manual_seed(0))
     size = (lr_side * scale, lr_side * scale)
     model.upscale(lr[:, :, :8, :8], (8 * scale, 8 * scale), seed=0, steps=2)  # warm-up
-    sec, peak = timed_once(lambda: model.upscale(lr, size, seed=0, steps=STEPS), model.device)
-    return speed_row({"model": "moe", "steps": STEPS, "scale": scale}, lr_side, size, sec, peak,
-                     model.device)
+    sec, peak = timed_once(lambda: model.upscale(lr, size, seed=0), model.device)
+    return speed_row({"model": "moe", "steps": model.describe()["steps"], "scale": scale},
+                     lr_side, size, sec, peak, model.device)
 
 
 def speed(quick: bool, device: str = "cpu") -> list[dict[str, Any]]:
@@ -106,12 +117,19 @@ def block_names(net: Any) -> list[str]:
 
 
 def sample_with_routing(model: Any, lr: Any, size: tuple[int, int], *, seed: int = 0,
-                        steps: int = STEPS) -> tuple[np.ndarray, list[list[np.ndarray]]]:
-    """SR (H, W) in [-1, 1]-domain-free [0, 1] units (unclamped) of a (1, 1, h, w) LR in [0, 1],
-    and per step, per block, the (Hp, Wp) top-1 expert grid of the first image."""
+                        steps: int | None = None, temperature: float | None = None
+                        ) -> tuple[np.ndarray, list[list[np.ndarray]]]:
+    """SR (H, W) in [0, 1] units (unclamped) of a (1, 1, h, w) LR in [0, 1] with the card's
+    steps and temperature unless given, and per step, per block, the (Hp, Wp) top-1 expert
+    grid of the first image."""
     import torch
 
+    from engine.models.moe.checkpoint import base_upsample
     from engine.models.moe.sampler import sample
+
+    info = model.describe()
+    steps = info["steps"] if steps is None else steps
+    temperature = info["temperature"] if temperature is None else temperature
 
     net = model.module
     maps: list[list[np.ndarray]] = []
@@ -125,9 +143,10 @@ def sample_with_routing(model: Any, lr: Any, size: tuple[int, int], *, seed: int
         maps.append(row)
 
     gen = torch.Generator(device=model.device).manual_seed(seed)
+    x = lr.to(model.device) * 2 - 1
     with torch.no_grad():
-        out = sample(net, model.scheduler, lr.to(model.device) * 2 - 1, size, steps=steps,
-                     eta=0.0, generator=gen, callback=grab)
+        out = sample(net, model.scheduler, x, base_upsample(model.base, x, size), steps=steps,
+                     eta=0.0, temperature=temperature, generator=gen, callback=grab)
     return ((out + 1) / 2)[0, 0].double().cpu().numpy(), maps
 
 
@@ -182,40 +201,114 @@ def _nmi(joint: np.ndarray) -> float:
     return mi / hx if hx > 0 else 0.0
 
 
-def evaluate(device: str = "cpu", scales: tuple[int, ...] = SCALES) -> dict[str, Any]:
-    """The model card's evaluation table and expert-usage statistics (module docstring)."""
+def photo_single_band_pairs(scales: tuple[int, ...]) -> Any:
+    """``(scale, hr, lr)`` of the scikit-image photos, like ``wv2_single_band_pairs``."""
     import torch
+    from skimage import data as skdata
+
+    from engine.degradation import downsample
+    from engine.normalization import compute_band_stats, normalize
+
+    c0 = (512 - PHOTO_SIDE) // 2
+    crop = slice(c0, c0 + PHOTO_SIDE)
+    images = [skdata.camera()[crop, crop][None],
+              np.moveaxis(skdata.astronaut()[crop, crop], -1, 0)]
+    for raw in images:
+        raw = raw.astype(np.float64)
+        hr_all = normalize(raw, compute_band_stats(raw))
+        for scale in scales:
+            for hr in hr_all:
+                h, w = hr.shape
+                lr = downsample(torch.from_numpy(hr)[None, None].float(), (h // scale, w // scale))
+                yield scale, hr, lr
+
+
+def spectral_distance(sr: np.ndarray, hr: np.ndarray) -> float:
+    """RAPS-d: mean |10 log10 P_sr(f) - 10 log10 P_hr(f)| over the upper half of the radial
+    frequencies (dB), with P the radially averaged power spectrum of the Hann-windowed image."""
+    h, w = hr.shape
+    win = np.outer(np.hanning(h), np.hanning(w))
+
+    def raps(a: np.ndarray) -> np.ndarray:
+        p = np.abs(np.fft.fftshift(np.fft.fft2((a - a.mean()) * win))) ** 2
+        yy, xx = np.indices(p.shape)
+        r = np.hypot(yy - h // 2, xx - w // 2).astype(int)
+        n = min(h, w) // 2
+        return np.bincount(r.ravel(), p.ravel(), minlength=n)[:n] / np.maximum(
+            np.bincount(r.ravel(), minlength=n)[:n], 1)
+
+    a, b = raps(sr), raps(hr)
+    hi = slice(len(b) // 2, len(b))
+    return float(np.mean(np.abs(10 * np.log10(a[hi] + 1e-20) - 10 * np.log10(b[hi] + 1e-20))))
+
+
+def _shaved(a: np.ndarray, scale: int) -> np.ndarray:
+    s = int(math.ceil(scale))
+    return np.clip(a, 0, 1)[s:-s, s:-s]
+
+
+def evaluate(device: str = "cpu", scales: tuple[int, ...] = SCALES,
+             model: str = "moe") -> dict[str, Any]:
+    """The model card's tables (module docstring): quality per data set, method and scale,
+    the uncertainty ranking and the expert usage. ``model``: the moe name or checkpoint."""
+    import torch
+    from scipy.stats import spearmanr
 
     import engine
     from engine.metrics.baselines import gdal_resample
-    from engine.models.registry import find_card
 
     torch.set_num_threads(threads())
-    names = ["lmlte-default"] + (["ldcsr"] if find_card("ldcsr") else [])
-    others = {n: engine.load_model(n, device=device) for n in names}
-    moe = engine.load_model("moe", device=device)
+    lmlte = engine.load_model("lmlte-default", device=device)
+    moe = engine.load_model(model, device=device)
+    default_t = float(moe.describe()["temperature"])
+    temps = sorted({0.0, default_t, 1.0})
     net = moe.module
     usage = UsageStats(len(net.moe_blocks()), net.args["num_experts"])
-    acc: Scores = {}
-    seconds: dict[str, float] = {}
-    for scale, hr, lr in wv2_single_band_pairs(scales):
-        size = hr.shape
-        preds = {"GDAL cubic": gdal_resample(lr[0, 0].numpy(), size, "cubic")}
-        for name, m in others.items():
-            t0 = time.perf_counter()
-            preds[name] = upscale_band(m, lr, size)
-            seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - t0
-        for steps in FEW_STEPS:
-            with torch.no_grad():
-                out = moe.upscale(lr, size, clamp=False, seed=0, steps=steps)
-            preds[f"moe ({steps} steps)"] = out[0, 0].double().cpu().numpy()
-        t0 = time.perf_counter()
-        preds[f"moe ({STEPS} steps)"], maps = sample_with_routing(moe, lr, size)
-        seconds["moe"] = seconds.get("moe", 0.0) + time.perf_counter() - t0
-        usage.add(net, hr, maps)
-        add_scores(acc, preds, hr, scale)
-    return {"data": WV2_DATA, "moe_steps": STEPS, "seed": 0, "table": quality_table(acc),
-            "seconds_total": {k: round(v, 1) for k, v in seconds.items()},
+    tables: dict[str, Any] = {}
+    spectral: dict[tuple[str, int], list[float]] = {}
+    rho: dict[int, list[float]] = {}
+    for data, pairs in (("wv2", wv2_single_band_pairs(scales)),
+                        ("photos", photo_single_band_pairs(scales))):
+        acc: Scores = {}
+        for scale, hr, lr in pairs:
+            size = hr.shape
+            preds = {"GDAL cubic": gdal_resample(lr[0, 0].numpy(), size, "cubic"),
+                     "lmlte-default": upscale_band(lmlte, lr, size)}
+            for t in temps:
+                if data == "wv2" and t == default_t:
+                    preds[f"moe T={t:g}"], maps = sample_with_routing(moe, lr, size,
+                                                                       temperature=t)
+                    usage.add(net, hr, maps)
+                else:
+                    with torch.no_grad():
+                        out = moe.upscale(lr, size, clamp=False, seed=0, temperature=t)
+                    preds[f"moe T={t:g}"] = out[0, 0].double().cpu().numpy()
+            add_scores(acc, preds, hr, scale)
+            for name, p in preds.items():
+                spectral.setdefault((f"{data}:{name}", scale), []).append(
+                    spectral_distance(_shaved(p, scale), _shaved(hr, scale)))
+            if data == "wv2":
+                draws = [preds[f"moe T={default_t:g}"]]
+                with torch.no_grad():
+                    for k in range(1, UNCERTAINTY_SAMPLES):
+                        out = moe.upscale(lr, size, clamp=False, seed=104_729 * k,
+                                          temperature=default_t)
+                        draws.append(out[0, 0].double().cpu().numpy())
+                std = np.std(np.stack(draws), axis=0, ddof=1)
+                err = np.abs(np.clip(draws[0], 0, 1) - np.clip(hr, 0, 1))
+                r = spearmanr(_shaved(std, scale).ravel(), _shaved(err, scale).ravel())
+                rho.setdefault(scale, []).append(float(r.statistic))
+        rows = quality_table(acc)
+        for row in rows:
+            row["raps_d"] = round(float(np.mean(spectral[(f"{data}:{row['method']}",
+                                                          row["scale"])])), 2)
+        tables[data] = rows
+    return {"data": {"wv2": WV2_DATA, "photos": PHOTO_DATA}, "seed": 0,
+            "steps": moe.describe()["steps"], "default_temperature": default_t,
+            "tables": tables,
+            "uncertainty": {"samples": UNCERTAINTY_SAMPLES, "temperature": default_t,
+                            "spearman_std_vs_abs_error": {
+                                str(s): round(float(np.mean(v)), 3) for s, v in rho.items()}},
             "expert_usage": usage.report(block_names(net))}
 
 
