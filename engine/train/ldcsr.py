@@ -45,6 +45,7 @@ from engine.models.ldcsr.sampler import super_resolve, unet_conditions
 from engine.progress import Log, Metric, Progress, ProgressCallback, ignore
 from engine.schedulers.ddpm import DDPMScheduler
 from engine.train import config as cfgmod
+from engine.train.common import Ema, psnr, seed_all
 from engine.train.data import Pair, PairSampler, load_sources, validation_pairs
 
 #: The small demonstration model: every width at its minimum (32 groups in GroupNorm).
@@ -142,12 +143,6 @@ def _config(cfg: Mapping[str, Any]) -> LDCSRConfig:
     return LDCSRConfig.from_dict(copy.deepcopy(dict(cfg["model"])))
 
 
-def _psnr(sr: torch.Tensor, hr: torch.Tensor, shave: int) -> float:
-    a = ((sr.clamp(-1, 1) + 1) / 2)[..., shave:-shave or None, shave:-shave or None]
-    b = ((hr + 1) / 2).clamp(0, 1)[..., shave:-shave or None, shave:-shave or None]
-    return float(10 * torch.log10(1 / F.mse_loss(a, b).clamp_min(1e-12)))
-
-
 @torch.no_grad()
 def validate(net: LDCSRNet, pairs: list[Pair]) -> float:
     """Mean PSNR (dB, [0, 1] range) of the fast mode on validation pairs (band replicated)."""
@@ -158,7 +153,7 @@ def validate(net: LDCSRNet, pairs: list[Pair]) -> float:
         if min(hr.shape[2:]) < MIN_HR:
             continue
         sr = super_resolve(net, lr, tuple(hr.shape[2:]), mode="fast")
-        vals.append(_psnr(sr, hr, int(math.ceil(p.scale[0]))))
+        vals.append(psnr((sr + 1) / 2, (hr + 1) / 2, int(math.ceil(p.scale[0]))))
     return float(np.mean(vals)) if vals else float("nan")
 
 
@@ -168,12 +163,12 @@ def save_stage1(path: Path, ae: AutoencoderKL, cfg: LDCSRConfig, step: int) -> N
                 support.CONFIG_KEY: cfg.to_yaml_dict()}, path)
 
 
-def save_stage2(path: Path, net: LDCSRNet, ema: dict[str, torch.Tensor], cfg: LDCSRConfig,
-                step: int, n_updates: int, decay: float, extra: dict[str, Any]) -> None:
+def save_stage2(path: Path, net: LDCSRNet, ema: Ema, cfg: LDCSRConfig, step: int,
+                extra: dict[str, Any]) -> None:
     """Official stage-2 Lightning layout with the EMA copy, plus the embedded config."""
     torch.save({"epoch": 0, "global_step": step, "pytorch-lightning_version": "1.9.5",
-                "state_dict": to_lightning_state_dict(net, ema, decay=decay,
-                                                      num_updates=n_updates),
+                "state_dict": to_lightning_state_dict(net, ema.shadow, decay=ema.decay,
+                                                      num_updates=ema.num_updates),
                 support.CONFIG_KEY: cfg.to_yaml_dict(), "arbsr": extra}, path)
 
 
@@ -214,7 +209,7 @@ def train(config: Mapping[str, Any], progress: ProgressCallback = ignore) -> Pat
         torch.set_num_threads(int(cfg["threads"]))
     device = resolve_device(cfg.get("device", "auto"))
     seed = int(cfg["seed"])
-    torch.manual_seed(seed)
+    seed_all(seed)
     out = Path(cfg["out"])
     out.mkdir(parents=True, exist_ok=True)
 
@@ -310,9 +305,7 @@ def train(config: Mapping[str, Any], progress: ProgressCallback = ignore) -> Pat
     T = sched.num_train_timesteps
     params = list(net.unet.parameters()) + list(net.cond_stage_model.parameters())
     opt = torch.optim.Adam(params, lr=float(cfg["lr"]))
-    ema = {k: v.detach().clone() for k, v in net.unet.named_parameters()}
-    n_updates = 0
-    decay = float(cfg["ema_decay"])
+    ema = Ema(net.unet, float(cfg["ema_decay"]))
     epochs2 = int(cfg.get("stage2_epochs") or cfg["epochs"])
     cfg2 = {**cfg, "lr_patch": int(cfg.get("stage2_lr_patch") or cfg["lr_patch"])}
     bs2 = int(cfg.get("stage2_batch_size") or bs)
@@ -346,11 +339,7 @@ def train(config: Mapping[str, Any], progress: ProgressCallback = ignore) -> Pat
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            with torch.no_grad():  # the official LitEma update with its warm-up
-                n_updates += 1
-                d = min(decay, (1 + n_updates) / (10 + n_updates))
-                for k, v in net.unet.named_parameters():
-                    ema[k].mul_(d).add_(v.detach(), alpha=1 - d)
+            ema.update(net.unet)
             step += 1
             run += float(loss.detach())
             if it % 10 == 0:
@@ -361,23 +350,17 @@ def train(config: Mapping[str, Any], progress: ProgressCallback = ignore) -> Pat
         progress(Metric("stage2_loss", run / ipe, epoch))
         score = -entry["loss"]
         if val:
-            live = {k: v.detach().clone() for k, v in net.unet.named_parameters()}
-            with torch.no_grad():
-                for k, v in net.unet.named_parameters():
-                    v.copy_(ema[k])
-            entry["val_psnr_fast"] = validate(net, val)
-            with torch.no_grad():
-                for k, v in net.unet.named_parameters():
-                    v.copy_(live[k])
+            with ema.applied(net.unet):
+                entry["val_psnr_fast"] = validate(net, val)
             progress(Metric("val_psnr_fast", entry["val_psnr_fast"], epoch))
             if math.isfinite(entry["val_psnr_fast"]):
                 score = entry["val_psnr_fast"]
         history.append(entry)
         extra = {"config": {k: v for k, v in cfg.items() if k != "model"}, "history": history}
-        save_stage2(last_path, net, ema, mcfg, step, n_updates, decay, extra)
+        save_stage2(last_path, net, ema, mcfg, step, extra)
         if score > best:
             best = score
-            save_stage2(best_path, net, ema, mcfg, step, n_updates, decay, extra)
+            save_stage2(best_path, net, ema, mcfg, step, extra)
         progress(Log(f"stage 2 epoch {epoch}: " + ", ".join(
             f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items())))
         if limit is not None and time.perf_counter() - start > limit:

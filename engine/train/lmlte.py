@@ -31,6 +31,7 @@ from engine.models.checkpoints import read_checkpoint
 from engine.models.lmlte.checkpoint import build_lmlte
 from engine.progress import Log, Metric, Progress, ProgressCallback, ignore
 from engine.train import config as cfgmod
+from engine.train.common import jsonable, psnr, seed_all
 from engine.train.data import Pair, PairSampler, load_sources, validation_pairs
 
 #: LMLTE defaults: a small band-wise EDSR-baseline LMLTE (quality per CPU-minute).
@@ -121,15 +122,6 @@ def predict(model: nn.Module, lr: torch.Tensor, size: tuple[int, int],
     return out.t().reshape(-1, hh, ww).cpu()
 
 
-def psnr(sr: torch.Tensor, hr: torch.Tensor, valid: torch.Tensor, shave: int) -> float:
-    """PSNR in dB of ``sr`` vs ``hr`` (C, H, W), data range 1, valid pixels, border shaved."""
-    sl = (slice(shave, -shave or None), slice(shave, -shave or None))
-    diff = (sr.clamp(0, 1) - hr.clamp(0, 1))[(slice(None),) + sl]
-    mask = valid[sl].expand_as(diff)
-    mse = float((diff[mask] ** 2).mean()) if mask.any() else 0.0
-    return 10 * math.log10(1 / max(mse, 1e-12))
-
-
 def validate(model: nn.Module, pairs: list[Pair]) -> dict[str, float]:
     """Mean PSNR of the model and of bicubic upsampling over ``pairs``, per scale and overall."""
     model.eval()
@@ -143,7 +135,7 @@ def validate(model: nn.Module, pairs: list[Pair]) -> dict[str, float]:
         sy, sx = p.scale
         key = f"x{sy:g}" if sy == sx else f"x{sy:g}_{sx:g}"  # rows x columns
         per.setdefault(key, []).append(
-            (psnr(sr, p.hr, p.valid, shave), psnr(bic, p.hr, p.valid, shave)))
+            (psnr(sr, p.hr, shave, p.valid), psnr(bic, p.hr, shave, p.valid)))
     model.train()
     out: dict[str, float] = {}
     allv = [v for vals in per.values() for v in vals]
@@ -154,11 +146,6 @@ def validate(model: nn.Module, pairs: list[Pair]) -> dict[str, float]:
         out[f"psnr_{key}"] = float(np.mean([a for a, _ in vals]))
         out[f"gain_{key}"] = float(np.mean([a - b for a, b in vals]))
     return out
-
-
-def _seed_all(seed: int) -> None:
-    torch.manual_seed(seed)
-    np.random.seed(seed % (2 ** 32))
 
 
 def save_checkpoint(path: Path, model: nn.Module, model_spec: Mapping[str, Any],
@@ -218,7 +205,7 @@ def train(config: Mapping[str, Any], progress: ProgressCallback = ignore) -> Pat
         torch.set_num_threads(int(cfg["threads"]))
     device = resolve_device(cfg.get("device", "auto"))
     seed = int(cfg["seed"])
-    _seed_all(seed)
+    seed_all(seed)
     out = Path(cfg["out"])
     out.mkdir(parents=True, exist_ok=True)
 
@@ -312,7 +299,7 @@ def train(config: Mapping[str, Any], progress: ProgressCallback = ignore) -> Pat
         history.append(entry)
         improved = score > best
         best = max(best, score)
-        extra = {"config": _jsonable(cfg), "step": step, "best": best, "history": history,
+        extra = {"config": jsonable(cfg), "step": step, "best": best, "history": history,
                  "sampler": sampler.state(), "queries": q_rng.bit_generator.state,
                  "torch": torch.get_rng_state()}
         save_checkpoint(last, model, cfg["model"], optimizer, opt_spec, epoch, extra)
@@ -340,15 +327,5 @@ def _require_lmlte(ck: Mapping[str, Any], path: str) -> None:
                          "lmlte .pth (e.g. epoch-last.pth of a previous run)")
 
 
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
 __all__ = ["DEFAULTS", "build_network", "export_weights", "make_batch", "make_coord", "predict",
-           "psnr", "save_checkpoint", "train", "validate"]
+           "save_checkpoint", "train", "validate"]
