@@ -21,7 +21,7 @@ import torch
 
 from engine.errors import ParameterError
 from engine.models.lmlte.checkpoint import is_lmlte_checkpoint, network_from_checkpoint
-from engine.models.lmlte.coords import MAX_TRAIN_SCALE, grid_query, image_query
+from engine.models.lmlte.coords import MAX_TRAIN_SCALE, coord_grid, grid_query, image_query
 from engine.models.lmlte.network import LMLTE, default_chunk
 from engine.models.memory import ModelOutOfMemory, is_out_of_memory, out_of_memory_as
 from engine.models.sr_model import SRModel
@@ -140,8 +140,7 @@ class LMLTEModel(SRModel):
             r1 = min(hh, r0 + rows_per)
             for c0 in range(0, ww, cols_per):
                 c1 = min(ww, c0 + cols_per)
-                gy, gx = torch.meshgrid(ys[r0:r1], xs[c0:c1], indexing="ij")
-                coord = torch.stack((gy, gx), -1).view(1, -1, 2).expand(bs, -1, 2)
+                coord = coord_grid(ys[r0:r1], xs[c0:c1]).view(1, -1, 2).expand(bs, -1, 2)
                 cell = coord.new_tensor(cell_yx).view(1, 1, 2).expand(bs, coord.shape[1], 2)
                 pred = net.render(tables, coord, cell)
                 out[:, :, r0:r1, c0:c1] = pred.float().permute(0, 2, 1).reshape(
