@@ -37,11 +37,11 @@ import torch.nn.functional as F
 from engine.device import resolve_device
 from engine.errors import ModelError, ParameterError
 from engine.models.checkpoints import read_checkpoint
-from engine.models.ldcsr import support
+from engine.models.ldcsr import checkpoint
 from engine.models.ldcsr.autoencoder import AutoencoderKL
 from engine.models.ldcsr.cond import encode_condition
 from engine.models.ldcsr.config import LDCSRConfig, from_yaml_dict
-from engine.models.ldcsr.network import LDCSRNet, ema_key, to_lightning_state_dict
+from engine.models.ldcsr.network import LDCSRNet
 from engine.models.ldcsr.sampler import super_resolve, unet_conditions
 from engine.progress import Log, Metric, Progress, ProgressCallback, ignore
 from engine.schedulers.ddpm import DDPMScheduler
@@ -161,16 +161,16 @@ def validate(net: LDCSRNet, pairs: list[Pair]) -> float:
 def save_stage1(path: Path, ae: AutoencoderKL, cfg: LDCSRConfig, step: int) -> None:
     """Official stage-1 layout: un-prefixed encoder/decoder/quant_conv/post_quant_conv keys."""
     torch.save({"epoch": 0, "global_step": step, "state_dict": ae.state_dict(),
-                support.CONFIG_KEY: cfg.to_yaml_dict()}, path)
+                checkpoint.CONFIG_KEY: cfg.to_yaml_dict()}, path)
 
 
 def save_stage2(path: Path, net: LDCSRNet, ema: Ema, cfg: LDCSRConfig, step: int,
                 extra: dict[str, Any]) -> None:
     """Official stage-2 Lightning layout with the EMA copy, plus the embedded config."""
     torch.save({"epoch": 0, "global_step": step, "pytorch-lightning_version": "1.9.5",
-                "state_dict": to_lightning_state_dict(net, ema.shadow, decay=ema.decay,
-                                                      num_updates=ema.num_updates),
-                support.CONFIG_KEY: cfg.to_yaml_dict(), "arbsr": extra}, path)
+                "state_dict": checkpoint.to_lightning_state_dict(
+                    net, ema.shadow, decay=ema.decay, num_updates=ema.num_updates),
+                checkpoint.CONFIG_KEY: cfg.to_yaml_dict(), "arbsr": extra}, path)
 
 
 def export_half(src: Path, dst: Path) -> None:
@@ -180,17 +180,18 @@ def export_half(src: Path, dst: Path) -> None:
     the weights back to float32.
     """
     ck = torch.load(src, map_location="cpu", weights_only=True)
-    cfg = from_yaml_dict(ck[support.CONFIG_KEY])
-    net = support.build(cfg, ck["state_dict"], use_ema=False)
+    cfg = from_yaml_dict(ck[checkpoint.CONFIG_KEY])
+    net = checkpoint.build(cfg, ck["state_dict"], use_ema=False)
     ema = {name: ck["state_dict"][key] for name, key in
-           ((n, ema_key(n)) for n, _ in net.unet.named_parameters())}
-    state = to_lightning_state_dict(net, ema, decay=float(ck["state_dict"]["model_ema.decay"]),
-                                    num_updates=int(ck["state_dict"]["model_ema.num_updates"]))
+           ((n, checkpoint.ema_key(n)) for n, _ in net.unet.named_parameters())}
+    state = checkpoint.to_lightning_state_dict(
+        net, ema, decay=float(ck["state_dict"]["model_ema.decay"]),
+        num_updates=int(ck["state_dict"]["model_ema.num_updates"]))
     state = {k: (v.half() if v.is_floating_point() and v.ndim > 0 else v)
              for k, v in state.items()}
     torch.save({"epoch": ck.get("epoch", 0), "global_step": ck.get("global_step", 0),
                 "pytorch-lightning_version": "1.9.5", "state_dict": state,
-                support.CONFIG_KEY: ck[support.CONFIG_KEY]}, dst)
+                checkpoint.CONFIG_KEY: ck[checkpoint.CONFIG_KEY]}, dst)
 
 
 @dataclass
@@ -238,7 +239,7 @@ def train(config: Mapping[str, Any], progress: ProgressCallback = ignore) -> Pat
     ae = run.net.first_stage_model
     ae.eval()
     ae.requires_grad_(False)
-    if run.init is None or not support.is_stage2(run.init) or run.stage == "both":
+    if run.init is None or not checkpoint.is_stage2(run.init) or run.stage == "both":
         _calibrate_scale(run)
     return _train_stage2(run)
 
@@ -287,16 +288,16 @@ def _network(cfg: Mapping[str, Any], init: dict[str, Any] | None,
              ) -> tuple[LDCSRNet, LDCSRConfig]:
     """The network to train and its config: new, or with the weights of ``init``."""
     mcfg = _config(cfg)
-    if init is not None and isinstance(init.get(support.CONFIG_KEY), dict):
-        mcfg = from_yaml_dict(init[support.CONFIG_KEY])
+    if init is not None and isinstance(init.get(checkpoint.CONFIG_KEY), dict):
+        mcfg = from_yaml_dict(init[checkpoint.CONFIG_KEY])
     net = LDCSRNet(mcfg)
     if init is None:
         return net, mcfg
-    if support.is_stage2(init):
-        return support.build(mcfg, init["state_dict"], use_ema=True), mcfg
-    if support.is_stage1(init):
+    if checkpoint.is_stage2(init):
+        return checkpoint.build(mcfg, init["state_dict"], use_ema=True), mcfg
+    if checkpoint.is_stage1(init):
         net.first_stage_model.load_state_dict(
-            support.load_first_stage(init, mcfg).state_dict())
+            checkpoint.load_first_stage(init, mcfg).state_dict())
         return net, mcfg
     raise ModelError(f"'{cfg['init']}' is not an LDCSR checkpoint: give stage1.ckpt or "
                      "a stage-2 .ckpt")

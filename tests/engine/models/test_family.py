@@ -23,7 +23,7 @@ def test_duplicate_ids_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_a_module_without_its_family_object_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(registry, "FAMILIES", (("lmlte", "engine.models.lmlte.support"),))
+    monkeypatch.setattr(registry, "FAMILIES", (("lmlte", "engine.models.lmlte.checkpoint"),))
     with pytest.raises(ModelError, match="does not define FAMILY"):
         registry.family_support("lmlte")
 
