@@ -354,7 +354,8 @@ def _last_error_line(stderr: str) -> str:
 # Model list: the model cards, read directly (never by starting the engine)
 
 #: Card keys that ``engine models`` renames or drops; every other key is passed through as is.
-_CARD_KEYS = {"name", "family", "file", "bands", "scale_range", "description", "options", "config"}
+_CARD_KEYS = {"name", "family", "file", "bands", "scales", "scale_range", "description", "options",
+              "config"}
 
 
 def model_dirs(root: Path, models_dir: str | None = None) -> list[Path]:
@@ -374,9 +375,9 @@ def card_entry(path: Path) -> dict[str, Any]:
     """One model card file -> the dict ``python -m engine models`` prints for it.
 
     Mirrors ``ModelCard.to_json(_read_card(path))`` in engine/models/registry.py: ``file`` is
-    resolved beside the card, ``scale_range`` becomes ``scales``, ``config`` is not listed, and
-    every other key (``demonstration``, ``license``, ``card`` ...) is kept. Raises KeyError,
-    ValueError, TypeError or OSError for a file that is not a model card.
+    resolved beside the card, the old key ``scale_range`` is read as ``scales``, ``config`` is not
+    listed, and every other key (``demonstration``, ``license``, ``card`` ...) is kept. Raises
+    KeyError, ValueError, TypeError or OSError for a file that is not a model card.
     """
     data = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict):
@@ -385,7 +386,8 @@ def card_entry(path: Path) -> dict[str, Any]:
         "name": data["name"],
         "family": data["family"],
         "bands": int(data.get("bands", 1)),
-        "scales": list(data.get("scale_range", (1.0, 4.0))),
+        # "scale_range": the key's name before it became the CLI's "scales" (older user cards).
+        "scales": list(data.get("scales", data.get("scale_range", (1.0, 4.0)))),
         "file": str((path.parent / data["file"]).resolve()),
         "description": data.get("description", ""),
         "options": dict(data.get("options", {})),

@@ -8,7 +8,7 @@ Two tables, both data:
   ``load_file``). Ids are unique; a family module that cannot be imported is an error that names
   it and why, never skipped: the file at hand may well be that family's.
 * Model cards: ``resources/models/*.json`` (and ``$ARBSR_MODELS_DIR/*.json``), one per registered
-  name: ``{"name", "family", "file", "bands", "scale_range", "description", "options"?,
+  name: ``{"name", "family", "file", "bands", "scales", "description", "options"?,
   "config"?, "sha256"?, "license"?}``. The CLI's ``models`` command, the plugin's model list and
   the dock all read these cards through :func:`list_models`.
 
@@ -65,7 +65,7 @@ class ModelCard:
             "name": self.name,
             "family": self.family,
             "bands": self.bands,
-            "scales": list(self.scale_range),  # the CLI contract's name (ARCHITECTURE.md)
+            "scales": list(self.scale_range),
             "file": str(self.file),
             "description": self.description,
             "options": self.options,
@@ -84,13 +84,18 @@ def model_dirs() -> list[Path]:
 
 def _read_card(path: Path) -> ModelCard:
     data = json.loads(path.read_text(encoding="utf-8"))
-    known = {"name", "family", "file", "bands", "scale_range", "description", "options", "config"}
+    if not isinstance(data, dict):
+        raise TypeError(f"{path} is not a JSON object")
+    known = {"name", "family", "file", "bands", "scales", "scale_range", "description", "options",
+             "config"}
+    # "scale_range": the key's name before it became the CLI's "scales" (older user cards).
+    scales = data.get("scales", data.get("scale_range", (1.0, 4.0)))
     return ModelCard(
         name=data["name"],
         family=data["family"],
         file=(path.parent / data["file"]).resolve(),
         bands=int(data.get("bands", 1)),
-        scale_range=tuple(data.get("scale_range", (1.0, 4.0))),  # type: ignore[arg-type]
+        scale_range=tuple(scales),  # type: ignore[arg-type]
         description=data.get("description", ""),
         options=dict(data.get("options", {})),
         config=(path.parent / data["config"]).resolve() if data.get("config") else None,
