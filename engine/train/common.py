@@ -1,4 +1,5 @@
-"""Pieces every trainer uses: validation PSNR, seeding, JSON-able configs, weight averaging."""
+"""Pieces every trainer uses: run start-up, validation PSNR, seeding, JSON-able configs, weight
+averaging."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 import torch
 from torch import nn
+
+from engine.device import resolve_device
 
 
 def psnr(sr: torch.Tensor, hr: torch.Tensor, shave: int,
@@ -28,6 +31,22 @@ def psnr(sr: torch.Tensor, hr: torch.Tensor, shave: int,
         mask = valid[sl].expand_as(diff)
         mse = float((diff[mask] ** 2).mean()) if mask.any() else 0.0
     return 10 * math.log10(1 / max(mse, 1e-12))
+
+
+def start_run(cfg: Mapping[str, Any]) -> tuple[torch.device, int, Path]:
+    """Apply ``threads``, resolve ``device``, seed with ``seed`` and create the ``out`` folder.
+
+    Returns:
+        The device, the seed and the output folder.
+    """
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg["threads"]))
+    device = resolve_device(cfg.get("device", "auto"))
+    seed = int(cfg["seed"])
+    seed_all(seed)
+    out = Path(cfg["out"])
+    out.mkdir(parents=True, exist_ok=True)
+    return device, seed, out
 
 
 def seed_all(seed: int) -> None:
@@ -91,4 +110,4 @@ class Ema:
                     v.copy_(live[k])
 
 
-__all__ = ["Ema", "jsonable", "psnr", "seed_all"]
+__all__ = ["Ema", "jsonable", "psnr", "seed_all", "start_run"]

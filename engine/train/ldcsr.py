@@ -34,7 +34,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.device import resolve_device
 from engine.errors import ModelError, ParameterError
 from engine.models.checkpoints import read_checkpoint
 from engine.models.ldcsr import checkpoint
@@ -46,7 +45,7 @@ from engine.models.ldcsr.sampler import super_resolve, unet_conditions
 from engine.progress import Log, Metric, Progress, ProgressCallback, ignore
 from engine.schedulers.ddpm import DDPMScheduler
 from engine.train import config as cfgmod
-from engine.train.common import Ema, psnr, seed_all
+from engine.train.common import Ema, psnr, start_run
 from engine.train.data import Pair, PairSampler, load_sources, validation_pairs
 
 #: The small demonstration model: every width at its minimum (32 groups in GroupNorm).
@@ -252,13 +251,7 @@ def _setup(cfg: dict[str, Any], progress: ProgressCallback) -> _Run:
     stage = str(cfg.get("stage", "both"))
     if stage not in ("1", "2", "both"):
         raise ParameterError(f"stage must be 1, 2 or both, got {stage}")
-    if cfg.get("threads"):
-        torch.set_num_threads(int(cfg["threads"]))
-    device = resolve_device(cfg.get("device", "auto"))
-    seed = int(cfg["seed"])
-    seed_all(seed)
-    out = Path(cfg["out"])
-    out.mkdir(parents=True, exist_ok=True)
+    device, seed, out = start_run(cfg)
     init = read_checkpoint(cfg["init"]) if cfg.get("init") else None
     net, mcfg = _network(cfg, init)
     if init is not None:

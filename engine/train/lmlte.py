@@ -26,14 +26,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.device import resolve_device
 from engine.errors import ModelError, ParameterError
 from engine.models.checkpoints import read_checkpoint
 from engine.models.lmlte.checkpoint import build_lmlte
 from engine.models.lmlte.coords import cell_factor, cell_size, make_coord
 from engine.progress import Log, Metric, Progress, ProgressCallback, ignore
 from engine.train import config as cfgmod
-from engine.train.common import jsonable, psnr, seed_all
+from engine.train.common import jsonable, psnr, start_run
 from engine.train.data import Pair, PairSampler, load_sources, validation_pairs
 
 #: LMLTE defaults: a small band-wise EDSR-baseline LMLTE (quality per CPU-minute).
@@ -242,13 +241,7 @@ def _starting_checkpoint(cfg: Mapping[str, Any]) -> tuple[str, dict[str, Any]] |
 
 def _setup(cfg: dict[str, Any], progress: ProgressCallback) -> _Run:
     """Seed, read the data (training sampler, validation crops), build model and optimiser."""
-    if cfg.get("threads"):
-        torch.set_num_threads(int(cfg["threads"]))
-    device = resolve_device(cfg.get("device", "auto"))
-    seed = int(cfg["seed"])
-    seed_all(seed)
-    out = Path(cfg["out"])
-    out.mkdir(parents=True, exist_ok=True)
+    device, seed, out = start_run(cfg)
 
     progress(Progress(0.0, "reading training rasters"))
     channels = cfg.get("channels", 1)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from engine.train.common import Ema, jsonable, psnr, seed_all
+from engine.train.common import Ema, jsonable, psnr, seed_all, start_run
 
 
 def test_psnr_counts_valid_unshaved_pixels_only() -> None:
@@ -38,6 +38,14 @@ def test_ema_warms_up_averages_and_swaps_weights_back() -> None:
     with ema.applied(net):
         torch.testing.assert_close(net.weight.detach(), torch.full((1, 2), want))
     assert torch.equal(net.weight.detach(), torch.full((1, 2), 3.0))
+
+
+def test_start_run_seeds_and_makes_the_output_folder(tmp_path: Path) -> None:
+    device, seed, out = start_run({"seed": 3, "out": str(tmp_path / "a" / "b"), "device": "cpu"})
+    assert (device.type, seed, out) == ("cpu", 3, tmp_path / "a" / "b") and out.is_dir()
+    first = torch.rand(2)
+    seed_all(3)
+    assert torch.equal(first, torch.rand(2))
 
 
 def test_jsonable_and_seed_all() -> None:
