@@ -235,7 +235,7 @@ def train(config: Mapping[str, Any], progress: ProgressCallback = ignore) -> Pat
         _train_stage1(run)
         if run.stage == "1":
             return run.out / "stage1.ckpt"
-    ae = run.net.first_stage_model
+    ae = run.net.first_stage_model  # frozen from here on
     ae.eval()
     ae.requires_grad_(False)
     if run.init is None or not checkpoint.is_stage2(run.init) or run.stage == "both":
@@ -283,6 +283,7 @@ def _network(cfg: Mapping[str, Any], init: dict[str, Any] | None,
     mcfg = _config(cfg)
     if init is not None and isinstance(init.get(checkpoint.CONFIG_KEY), dict):
         mcfg = from_yaml_dict(init[checkpoint.CONFIG_KEY])
+    # Built in every case: its random initialisation is part of the seeded sequence of a run.
     net = LDCSRNet(mcfg)
     if init is None:
         return net, mcfg
