@@ -78,11 +78,14 @@ zip: $(BUILD)/$(PLUGIN).zip
 
 # The installable plugin: one top folder arbsr_qgis/ with metadata.txt, the engine and the weights.
 # The checkout keeps metadata.txt, engine/ and resources/ at the top level (design card); staging
-# copies the tracked files into the layout QGIS installs.
+# copies the tracked files into the layout QGIS installs. The benchmarks (engine/bench/ and the
+# `bench` command) are for the checkout only: users never run them, and the CLI leaves out a
+# command whose module is absent.
 define stage-plugin
 	rm -rf $(BUILD)/pkg && mkdir -p $(BUILD)/pkg
 	git ls-files -z $(PLUGIN) | xargs -0 -I{} cp --parents {} $(BUILD)/pkg/
-	git ls-files -z engine resources | grep -zv '^resources/screenshots/' \
+	git ls-files -z engine resources \
+	  | grep -zv -e '^resources/screenshots/' -e '^engine/bench/' -e '^engine/commands/bench\.py$$' \
 	  | xargs -0 -I{} cp --parents {} $(BUILD)/pkg/$(PLUGIN)/
 	cp metadata.txt LICENSE $(BUILD)/pkg/$(PLUGIN)/
 endef

@@ -354,7 +354,7 @@ def _last_error_line(stderr: str) -> str:
 # Model list: the model cards, read directly (never by starting the engine)
 
 #: Card keys that ``engine models`` renames or drops; every other key is passed through as is.
-_CARD_KEYS = {"name", "family", "file", "bands", "scale_range", "scales", "description",
+_CARD_KEYS = {"name", "family", "file", "bands", "scales", "scale_range", "description",
               "options", "config"}
 
 
@@ -392,7 +392,7 @@ def card_entry(path: Path) -> dict[str, Any]:
     """One model card file -> the dict ``python -m engine models`` prints for it.
 
     Mirrors ``ModelCard.to_json(_read_card(path))`` in engine/models/registry.py: ``file`` is
-    resolved beside the card, ``scale_range`` (or ``scales``) becomes ``scales``, ``config`` is
+    resolved beside the card, the old key ``scale_range`` is read as ``scales``, ``config`` is
     not listed, ``demonstration`` is false when absent, and every other key (``license``,
     ``card`` ...) is kept. Raises KeyError, ValueError, TypeError or OSError for a file that
     is not a model card.
@@ -404,7 +404,8 @@ def card_entry(path: Path) -> dict[str, Any]:
         "name": data["name"],
         "family": data["family"],
         "bands": int(data.get("bands", 1)),
-        "scales": list(data.get("scale_range", data.get("scales", (1.0, 4.0)))),
+        # "scale_range": the key's name before it became the CLI's "scales" (older user cards).
+        "scales": list(data.get("scales", data.get("scale_range", (1.0, 4.0)))),
         "file": str((path.parent / data["file"]).resolve()),
         "description": data.get("description", ""),
         "options": dict(data.get("options", {})),

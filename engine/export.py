@@ -30,7 +30,7 @@ from torch import nn
 
 from engine.errors import ModelError, OutputError, ParameterError
 from engine.models.exported import ExportMeta
-from engine.models.lmlte.coords import MAX_TRAIN_SCALE, image_query
+from engine.models.lmlte.coords import MAX_TRAIN_SCALE, coord_grid, image_query
 from engine.models.sr_model import SRModel
 from engine.progress import Log, Progress, ProgressCallback, ignore
 from engine.quantize import prune_magnitude, quantize_dynamic_int8
@@ -93,7 +93,7 @@ def example_inputs(channels: int, h: int, w: int, scale: tuple[float, float], se
                                           align_corners=False).clamp(0, 1) * 2 - 1
     out_h, out_w = round(h * scale[0]), round(w * scale[1])
     ys, xs, cell_yx = image_query(h, w, out_h, out_w)
-    coord = torch.stack(torch.meshgrid(ys, xs, indexing="ij"), -1).reshape(1, -1, 2)
+    coord = coord_grid(ys, xs).reshape(1, -1, 2)
     coord = coord.expand(batch, -1, -1).contiguous()
     cell = torch.tensor(cell_yx, dtype=torch.float32)
     return inp, coord, cell.view(1, 1, 2).expand_as(coord).contiguous()

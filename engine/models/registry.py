@@ -5,12 +5,13 @@ Two tables, both data:
 * ``FAMILIES``: every model family, in detection order, as (id, module). The module defines
   ``FAMILY``, a :class:`~engine.models.family.Family` with that id (``detect`` and ``load``, or
   for file-type families such as exported TorchScript / ONNX files, ``suffixes`` and
-  ``load_file``). Ids are unique; a family module that cannot be imported is reported by name.
+  ``load_file``). Ids are unique; a family module that cannot be imported is an error that names
+  it and why, never skipped: the file at hand may well be that family's.
 * Model cards: ``resources/models/*.json``, then ``$ARBSR_MODELS_DIR/*.json`` and the user's
   models folder (:func:`user_models_dir`, where ``engine models add`` writes), one per registered
-  name: ``{"name", "family", "file", "bands", "scale_range" (or "scales"), "description",
-  "options"?, "config"?, "sha256"?, "license"?, "demonstration"?}``. The CLI's ``models``
-  command reads them through :func:`list_models`; the plugin reads the same files itself.
+  name: ``{"name", "family", "file", "bands", "scales", "description", "options"?, "config"?,
+  "sha256"?, "license"?, "demonstration"?}``. The CLI's ``models`` command reads them through
+  :func:`list_models`; the plugin reads the same files itself.
 
 Adding a family = its folder (with ``family.py``) + one line in ``FAMILIES``
 (see ``engine/models/README.md``).
@@ -72,7 +73,7 @@ class ModelCard:
             "name": self.name,
             "family": self.family,
             "bands": self.bands,
-            "scales": list(self.scale_range),  # the CLI contract's name (ARCHITECTURE.md)
+            "scales": list(self.scale_range),
             "file": str(self.file),
             "description": self.description,
             "options": self.options,
@@ -111,10 +112,11 @@ def model_dirs() -> list[Path]:
 def _read_card(path: Path) -> ModelCard:
     data = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict):
-        raise ValueError(f"{path} is not a JSON object")
-    known = {"name", "family", "file", "bands", "scale_range", "scales", "description",
-             "options", "config"}
-    scales = data.get("scale_range", data.get("scales", (1.0, 4.0)))
+        raise TypeError(f"{path} is not a JSON object")
+    known = {"name", "family", "file", "bands", "scales", "scale_range", "description", "options",
+             "config"}
+    # "scale_range": the key's name before it became the CLI's "scales" (older user cards).
+    scales = data.get("scales", data.get("scale_range", (1.0, 4.0)))
     return ModelCard(
         name=data["name"],
         family=data["family"],
@@ -165,23 +167,30 @@ def _declared() -> tuple[tuple[str, str], ...]:
     return FAMILIES
 
 
+IMPORT_ADVICE = ("install the missing package into the engine's Python (pip install -r "
+                 "requirements.txt) or repair the ArbSR installation")
+
+
 def _support(fid: str, module_path: str) -> Family:
-    """The ``FAMILY`` of ``module_path`` (ImportError when the module cannot be imported)."""
-    family = getattr(importlib.import_module(module_path), "FAMILY", None)
+    """The ``FAMILY`` of ``module_path``.
+
+    Raises:
+        ModelError: the module cannot be imported (one line: the module and why), or it does not
+            define its family object.
+    """
+    try:
+        module = importlib.import_module(module_path)
+    except Exception as exc:  # noqa: BLE001 - whatever breaks the import, say which module
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        # An ImportError says it all ("No module named 'x'"); other errors need their type.
+        why = first if isinstance(exc, ImportError) and first else f"{type(exc).__name__}: {first}"
+        raise ModelError(f"model family '{fid}' is unavailable: module {module_path} cannot be "
+                         f"imported ({why}); {IMPORT_ADVICE}") from exc
+    family = getattr(module, "FAMILY", None)
     if not isinstance(family, Family) or family.id != fid:
         raise ModelError(f"module {module_path} does not define FAMILY = Family(id='{fid}', "
                          "...): repair the ArbSR installation")
     return family
-
-
-def _import_problem(module_path: str, exc: ImportError) -> str:
-    """'module X cannot be imported (why)' for error messages."""
-    why = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-    return f"module {module_path} cannot be imported ({why})"
-
-
-IMPORT_ADVICE = ("install the missing package into the engine's Python (pip install -r "
-                 "requirements.txt) or repair the ArbSR installation")
 
 
 def family_support(family: str) -> Family:
@@ -192,11 +201,7 @@ def family_support(family: str) -> Family:
     """
     for fid, module_path in _declared():
         if fid == family:
-            try:
-                return _support(fid, module_path)
-            except ImportError as exc:
-                raise ModelError(f"model family '{family}' is unavailable: "
-                                 f"{_import_problem(module_path, exc)}; {IMPORT_ADVICE}") from exc
+            return _support(fid, module_path)
     raise ModelError(f"unknown model family '{family}'")
 
 
@@ -244,56 +249,34 @@ def _load_path(path: Path, *, name: str, device: torch.device, config: str | Non
                support: Family | None = None,
                scale_range: tuple[float, float] | None = None) -> SRModel:
     # File-type families (exported models) are recognised by suffix, before any unpickling.
-    failed: list[tuple[str, ImportError]] = []
     for fid, module_path in _declared():
         if family not in (None, fid):
             continue
-        try:
-            fam = _support(fid, module_path)
-        except ImportError as exc:
-            failed.append((module_path, exc))
-            continue
+        fam = _support(fid, module_path)
         if fam.load_file is not None and path.suffix.lower() in fam.suffixes:
             return fam.load_file(path, name=name, device=device, config=config, options=options,
                                  scale_range=scale_range)
     if support is not None and support.load is not None:
         return support.load(read_checkpoint(path), name=name, device=device, config=config,
                             options=options, **_scale_range(scale_range))
-    return load_by_content(path, name=name, device=device, config=config, options=options,
-                           failed=failed)
+    return load_by_content(path, name=name, device=device, config=config, options=options)
 
 
 def load_by_content(path: Path, *, name: str, device: torch.device, config: str | None,
                     options: dict[str, Any],
-                    failed: list[tuple[str, ImportError]] | None = None,
                     scale_range: tuple[float, float] | None = None) -> SRModel:
     """Load a checkpoint file with the first family whose ``detect`` accepts its content.
 
-    A family module that cannot be imported is skipped (the others still load their files),
-    but when no family accepts the file the error names that module and why it failed: it may
-    well be the family the file belongs to.
-
     Raises:
-        ModelError: unreadable file, or no family accepts it.
+        ModelError: unreadable file, a family module that cannot be imported, or no family
+            accepts the file.
     """
-    failed = list(failed or [])
-    seen = {m for m, _exc in failed}
-    try:
-        checkpoint = read_checkpoint(path)
-    except ModelError as exc:
-        _raise_import_failures(path, failed, exc)
-        raise
+    checkpoint = read_checkpoint(path)
     for fid, module_path in _declared():
-        try:
-            fam = _support(fid, module_path)
-        except ImportError as exc:
-            if module_path not in seen:
-                failed.append((module_path, exc))
-            continue
+        fam = _support(fid, module_path)
         if fam.detect is not None and fam.load is not None and fam.detect(checkpoint):
             return fam.load(checkpoint, name=name, device=device, config=config, options=options,
                             **_scale_range(scale_range))
-    _raise_import_failures(path, failed, None)
     raise ModelError(f"'{path}' is not a checkpoint ArbSR can read (expected an LMF .pth, an "
                      "LDCSR .ckpt, an ArbSR checkpoint or an exported .pt/.onnx model)")
 
@@ -303,13 +286,3 @@ def _scale_range(scale_range: tuple[float, float] | None) -> dict[str, Any]:
     if scale_range is None:
         return {}
     return {"scale_range": (float(scale_range[0]), float(scale_range[1]))}
-
-
-def _raise_import_failures(path: Path, failed: list[tuple[str, ImportError]],
-                           cause: BaseException | None) -> None:
-    if not failed:
-        return
-    module_path, exc = failed[0]
-    more = f" (and {len(failed) - 1} more family module(s))" if len(failed) > 1 else ""
-    raise ModelError(f"cannot load '{path}': {_import_problem(module_path, exc)}{more}; "
-                     f"{IMPORT_ADVICE}") from (cause or exc)

@@ -86,7 +86,7 @@ def add_model(path: str | os.PathLike[str], name: str | None = None,
         "family": model.family,
         "file": str(ckpt),
         "bands": int(model.in_channels),
-        "scale_range": [low, high],
+        "scales": [low, high],
         "description": f"{model.family} checkpoint {ckpt.name}, registered with "
                        "'python -m engine models add'",
     }

@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -33,18 +34,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.device import resolve_device
 from engine.errors import ModelError, ParameterError
 from engine.models.checkpoints import read_checkpoint
-from engine.models.ldcsr import support
+from engine.models.ldcsr import checkpoint
 from engine.models.ldcsr.autoencoder import AutoencoderKL
 from engine.models.ldcsr.cond import encode_condition
 from engine.models.ldcsr.config import LDCSRConfig, from_yaml_dict
-from engine.models.ldcsr.network import LDCSRNet, ema_key, to_lightning_state_dict
+from engine.models.ldcsr.network import LDCSRNet
 from engine.models.ldcsr.sampler import super_resolve, unet_conditions
 from engine.progress import Log, Metric, Progress, ProgressCallback, ignore
 from engine.schedulers.ddpm import DDPMScheduler
 from engine.train import config as cfgmod
+from engine.train.common import Ema, psnr, start_run
 from engine.train.data import Pair, PairSampler, load_sources, validation_pairs
 
 #: The small demonstration model: every width at its minimum (32 groups in GroupNorm).
@@ -142,12 +143,6 @@ def _config(cfg: Mapping[str, Any]) -> LDCSRConfig:
     return LDCSRConfig.from_dict(copy.deepcopy(dict(cfg["model"])))
 
 
-def _psnr(sr: torch.Tensor, hr: torch.Tensor, shave: int) -> float:
-    a = ((sr.clamp(-1, 1) + 1) / 2)[..., shave:-shave or None, shave:-shave or None]
-    b = ((hr + 1) / 2).clamp(0, 1)[..., shave:-shave or None, shave:-shave or None]
-    return float(10 * torch.log10(1 / F.mse_loss(a, b).clamp_min(1e-12)))
-
-
 @torch.no_grad()
 def validate(net: LDCSRNet, pairs: list[Pair]) -> float:
     """Mean PSNR (dB, [0, 1] range) of the fast mode on validation pairs (band replicated)."""
@@ -158,23 +153,23 @@ def validate(net: LDCSRNet, pairs: list[Pair]) -> float:
         if min(hr.shape[2:]) < MIN_HR:
             continue
         sr = super_resolve(net, lr, tuple(hr.shape[2:]), mode="fast")
-        vals.append(_psnr(sr, hr, int(math.ceil(p.scale[0]))))
+        vals.append(psnr((sr + 1) / 2, (hr + 1) / 2, int(math.ceil(p.scale[0]))))
     return float(np.mean(vals)) if vals else float("nan")
 
 
 def save_stage1(path: Path, ae: AutoencoderKL, cfg: LDCSRConfig, step: int) -> None:
     """Official stage-1 layout: un-prefixed encoder/decoder/quant_conv/post_quant_conv keys."""
     torch.save({"epoch": 0, "global_step": step, "state_dict": ae.state_dict(),
-                support.CONFIG_KEY: cfg.to_yaml_dict()}, path)
+                checkpoint.CONFIG_KEY: cfg.to_yaml_dict()}, path)
 
 
-def save_stage2(path: Path, net: LDCSRNet, ema: dict[str, torch.Tensor], cfg: LDCSRConfig,
-                step: int, n_updates: int, decay: float, extra: dict[str, Any]) -> None:
+def save_stage2(path: Path, net: LDCSRNet, ema: Ema, cfg: LDCSRConfig, step: int,
+                extra: dict[str, Any]) -> None:
     """Official stage-2 Lightning layout with the EMA copy, plus the embedded config."""
     torch.save({"epoch": 0, "global_step": step, "pytorch-lightning_version": "1.9.5",
-                "state_dict": to_lightning_state_dict(net, ema, decay=decay,
-                                                      num_updates=n_updates),
-                support.CONFIG_KEY: cfg.to_yaml_dict(), "arbsr": extra}, path)
+                "state_dict": checkpoint.to_lightning_state_dict(
+                    net, ema.shadow, decay=ema.decay, num_updates=ema.num_updates),
+                checkpoint.CONFIG_KEY: cfg.to_yaml_dict(), "arbsr": extra}, path)
 
 
 def export_half(src: Path, dst: Path) -> None:
@@ -184,17 +179,49 @@ def export_half(src: Path, dst: Path) -> None:
     the weights back to float32.
     """
     ck = torch.load(src, map_location="cpu", weights_only=True)
-    cfg = from_yaml_dict(ck[support.CONFIG_KEY])
-    net = support.build(cfg, ck["state_dict"], use_ema=False)
+    cfg = from_yaml_dict(ck[checkpoint.CONFIG_KEY])
+    net = checkpoint.build(cfg, ck["state_dict"], use_ema=False)
     ema = {name: ck["state_dict"][key] for name, key in
-           ((n, ema_key(n)) for n, _ in net.unet.named_parameters())}
-    state = to_lightning_state_dict(net, ema, decay=float(ck["state_dict"]["model_ema.decay"]),
-                                    num_updates=int(ck["state_dict"]["model_ema.num_updates"]))
+           ((n, checkpoint.ema_key(n)) for n, _ in net.unet.named_parameters())}
+    state = checkpoint.to_lightning_state_dict(
+        net, ema, decay=float(ck["state_dict"]["model_ema.decay"]),
+        num_updates=int(ck["state_dict"]["model_ema.num_updates"]))
     state = {k: (v.half() if v.is_floating_point() and v.ndim > 0 else v)
              for k, v in state.items()}
     torch.save({"epoch": ck.get("epoch", 0), "global_step": ck.get("global_step", 0),
                 "pytorch-lightning_version": "1.9.5", "state_dict": state,
-                support.CONFIG_KEY: ck[support.CONFIG_KEY]}, dst)
+                checkpoint.CONFIG_KEY: ck[checkpoint.CONFIG_KEY]}, dst)
+
+
+@dataclass
+class _Run:
+    """What the stages of one training run share."""
+
+    cfg: dict[str, Any]
+    stage: str
+    device: torch.device
+    seed: int
+    out: Path
+    #: The checkpoint given as ``init`` (None for a fresh start).
+    init: dict[str, Any] | None
+    net: LDCSRNet
+    mcfg: LDCSRConfig
+    sources: list
+    #: Stage-1 batches (the scale calibration draws its batch from them too).
+    batches: _Batches
+    val: list[Pair]
+    progress: ProgressCallback
+    start: float = field(default_factory=time.perf_counter)
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def limit(self) -> float | None:
+        """The run's time budget in seconds, or None."""
+        return float(self.cfg["time_limit_min"]) * 60 if self.cfg.get("time_limit_min") else None
+
+    def elapsed(self) -> float:
+        """Seconds since the data was read (the time budget counts from there)."""
+        return time.perf_counter() - self.start
 
 
 def train(config: Mapping[str, Any], progress: ProgressCallback = ignore) -> Path:
@@ -203,35 +230,31 @@ def train(config: Mapping[str, Any], progress: ProgressCallback = ignore) -> Pat
     ``init``: a stage-1 checkpoint (stage 2 starts from it) or a stage-2 checkpoint
     (fine-tune both stages / stage 2 from it). ``resume`` is not supported for LDCSR.
     """
-    cfg = copy.deepcopy(dict(config))
+    run = _setup(copy.deepcopy(dict(config)), progress)
+    if run.stage in ("1", "both"):
+        _train_stage1(run)
+        if run.stage == "1":
+            return run.out / "stage1.ckpt"
+    ae = run.net.first_stage_model  # frozen from here on
+    ae.eval()
+    ae.requires_grad_(False)
+    if run.init is None or not checkpoint.is_stage2(run.init) or run.stage == "both":
+        _calibrate_scale(run)
+    return _train_stage2(run)
+
+
+def _setup(cfg: dict[str, Any], progress: ProgressCallback) -> _Run:
+    """Check the options, seed, build the network (from ``init`` when given), read the data."""
     if cfg.get("resume"):
         raise ParameterError("LDCSR training cannot resume a run: use --init with its "
                              "checkpoint (stage1.ckpt or last.ckpt) to continue from its weights")
     stage = str(cfg.get("stage", "both"))
     if stage not in ("1", "2", "both"):
         raise ParameterError(f"stage must be 1, 2 or both, got {stage}")
-    if cfg.get("threads"):
-        torch.set_num_threads(int(cfg["threads"]))
-    device = resolve_device(cfg.get("device", "auto"))
-    seed = int(cfg["seed"])
-    torch.manual_seed(seed)
-    out = Path(cfg["out"])
-    out.mkdir(parents=True, exist_ok=True)
-
+    device, seed, out = start_run(cfg)
     init = read_checkpoint(cfg["init"]) if cfg.get("init") else None
-    mcfg = _config(cfg)
-    if init is not None and isinstance(init.get(support.CONFIG_KEY), dict):
-        mcfg = from_yaml_dict(init[support.CONFIG_KEY])
-    net = LDCSRNet(mcfg)
+    net, mcfg = _network(cfg, init)
     if init is not None:
-        if support.is_stage2(init):
-            net = support.build(mcfg, init["state_dict"], use_ema=True)
-        elif support.is_stage1(init):
-            net.first_stage_model.load_state_dict(
-                support.load_first_stage(init, mcfg).state_dict())
-        else:
-            raise ModelError(f"'{cfg['init']}' is not an LDCSR checkpoint: give stage1.ckpt or "
-                             "a stage-2 .ckpt")
         progress(Log(f"starting from {cfg['init']}"))
     elif stage == "2":
         raise ParameterError("stage 2 needs a trained stage 1: pass --init stage1.ckpt")
@@ -250,138 +273,169 @@ def train(config: Mapping[str, Any], progress: ProgressCallback = ignore) -> Pat
                            scales=[float(s) for s in cfg["val_scales"]],
                            per_source=int(cfg["val_per_source"]), channels=1,
                            seed=seed + 1000) if val_sources else []
+    return _Run(cfg=cfg, stage=stage, device=device, seed=seed, out=out, init=init, net=net,
+                mcfg=mcfg, sources=sources, batches=batches, val=val, progress=progress)
 
-    limit = float(cfg["time_limit_min"]) * 60 if cfg.get("time_limit_min") else None
-    ipe, bs = int(cfg["iters_per_epoch"]), int(cfg["batch_size"])
-    start = time.perf_counter()
-    history: list[dict[str, Any]] = []
 
-    # ---- stage 1 ---------------------------------------------------------------------------
-    ae = net.first_stage_model
-    if stage in ("1", "both"):
-        epochs = int(cfg["epochs"])
-        opt = torch.optim.Adam(ae.parameters(), lr=float(cfg["lr"]))
-        s1_limit = limit * float(cfg["stage1_time_fraction"]) if limit else None
-        total, step = epochs * ipe, 0
-        gen = torch.Generator(device=device).manual_seed(seed)
-        for epoch in range(1, epochs + 1):
-            ae.train()
-            run = 0.0
-            for it in range(ipe):
-                for g in opt.param_groups:
-                    g["lr"] = cfgmod.learning_rate(cfg, step, total)
-                hr, lr = (t.to(device) for t in batches.draw(bs))
-                rec, mean, logvar = ae(hr, lr, generator=gen)
-                kl = 0.5 * (mean ** 2 + logvar.exp() - 1 - logvar).sum(dim=(1, 2, 3)).mean()
-                loss = F.l1_loss(rec, hr) + float(cfg["kl_weight"]) * kl
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                step += 1
-                run += float(loss.detach())
-                if it % 10 == 0:
-                    progress(Progress(0.5 * step / total, f"stage 1 epoch {epoch}/{epochs} "
-                                                          f"loss {run / (it + 1):.4f}"))
-            history.append({"stage": 1, "epoch": epoch, "loss": run / ipe,
-                            "seconds": round(time.perf_counter() - start, 1)})
-            progress(Metric("stage1_loss", run / ipe, epoch))
-            save_stage1(out / "stage1.ckpt", ae, mcfg, step)
-            if s1_limit is not None and time.perf_counter() - start > s1_limit:
-                progress(Log(f"stage 1 time budget used after epoch {epoch}", "warning"))
-                break
-        if stage == "1":
-            return out / "stage1.ckpt"
+def _network(cfg: Mapping[str, Any], init: dict[str, Any] | None,
+             ) -> tuple[LDCSRNet, LDCSRConfig]:
+    """The network to train and its config: new, or with the weights of ``init``."""
+    mcfg = _config(cfg)
+    if init is not None and isinstance(init.get(checkpoint.CONFIG_KEY), dict):
+        mcfg = from_yaml_dict(init[checkpoint.CONFIG_KEY])
+    # Built in every case: its random initialisation is part of the seeded sequence of a run.
+    net = LDCSRNet(mcfg)
+    if init is None:
+        return net, mcfg
+    if checkpoint.is_stage2(init):
+        return checkpoint.build(mcfg, init["state_dict"], use_ema=True), mcfg
+    if checkpoint.is_stage1(init):
+        net.first_stage_model.load_state_dict(
+            checkpoint.load_first_stage(init, mcfg).state_dict())
+        return net, mcfg
+    raise ModelError(f"'{cfg['init']}' is not an LDCSR checkpoint: give stage1.ckpt or "
+                     "a stage-2 .ckpt")
 
-    # ---- scale factor (scale_by_std) ---------------------------------------------------------
-    ae.eval()
-    for p in ae.parameters():
-        p.requires_grad_(False)
-    if init is None or not support.is_stage2(init) or stage == "both":
-        with torch.no_grad():
-            hr, lr = (t.to(device) for t in batches.draw(max(bs, 8)))
-            mean, logvar = ae.encode(hr, lr)
-            z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
-            net.scale_factor.fill_(1.0 / float(z.flatten().std()))
-        progress(Log(f"scale_factor = {float(net.scale_factor):.4f}"))
 
-    # ---- stage 2 ---------------------------------------------------------------------------
-    sched = DDPMScheduler.from_buffers(net.schedule())
-    sched.set_timesteps()
-    T = sched.num_train_timesteps
-    params = list(net.unet.parameters()) + list(net.cond_stage_model.parameters())
-    opt = torch.optim.Adam(params, lr=float(cfg["lr"]))
-    ema = {k: v.detach().clone() for k, v in net.unet.named_parameters()}
-    n_updates = 0
-    decay = float(cfg["ema_decay"])
-    epochs2 = int(cfg.get("stage2_epochs") or cfg["epochs"])
-    cfg2 = {**cfg, "lr_patch": int(cfg.get("stage2_lr_patch") or cfg["lr_patch"])}
-    bs2 = int(cfg.get("stage2_batch_size") or bs)
-    batches2 = _Batches(sources, cfg2, seed + 5,
-                        min_hr=MIN_HR_STAGE2 if net.unet.bottom_channels <= 32 else MIN_HR)
-    total, step, best = epochs2 * ipe, 0, -math.inf
-    best_path, last_path = out / "best.ckpt", out / "last.ckpt"
-    gen = torch.Generator(device=device).manual_seed(seed + 1)
-    for epoch in range(1, epochs2 + 1):
-        net.unet.train()
-        net.cond_stage_model.train()
-        run = 0.0
+def _train_stage1(run: _Run) -> None:
+    """The autoencoder: L1 reconstruction + KL, ``stage1.ckpt`` after every epoch."""
+    cfg, ae, progress = run.cfg, run.net.first_stage_model, run.progress
+    epochs, ipe, bs = int(cfg["epochs"]), int(cfg["iters_per_epoch"]), int(cfg["batch_size"])
+    opt = torch.optim.Adam(ae.parameters(), lr=float(cfg["lr"]))
+    limit = run.limit * float(cfg["stage1_time_fraction"]) if run.limit else None
+    total, step = epochs * ipe, 0
+    gen = torch.Generator(device=run.device).manual_seed(run.seed)
+    for epoch in range(1, epochs + 1):
+        ae.train()
+        loss_sum = 0.0
         for it in range(ipe):
             for g in opt.param_groups:
                 g["lr"] = cfgmod.learning_rate(cfg, step, total)
-            hr, lr = (t.to(device) for t in batches2.draw(bs2))
-            size = (hr.shape[2], hr.shape[3])
-            with torch.no_grad():
-                mean, logvar = ae.encode(hr, lr)
-                noise = torch.randn(mean.shape, generator=gen, device=device)
-                x0 = net.scale_factor * (mean + torch.exp(0.5 * logvar) * noise)
-            c = encode_condition(net.cond_stage_model, lr, size)
-            scale, osize = unet_conditions(hr.shape[0], lr.shape[2], size[0], device)
-            t_last = torch.full((hr.shape[0],), T - 1, dtype=torch.long, device=device)
-            x = sched.add_noise(x0, torch.randn(x0.shape, generator=gen, device=device), t_last)
-            for t in sched.timesteps.tolist():
-                tt = torch.full((hr.shape[0],), t, dtype=torch.long, device=device)
-                eps = net.unet(torch.cat([x, c], 1), tt, scale, osize)
-                x = sched.step(eps, t, x, generator=gen).prev_sample
-            loss = F.mse_loss(x, x0) + float(cfg["kd_weight"]) * F.mse_loss(c, x0)
+            hr, lr = (t.to(run.device) for t in run.batches.draw(bs))
+            rec, mean, logvar = ae(hr, lr, generator=gen)
+            kl = 0.5 * (mean ** 2 + logvar.exp() - 1 - logvar).sum(dim=(1, 2, 3)).mean()
+            loss = F.l1_loss(rec, hr) + float(cfg["kl_weight"]) * kl
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            with torch.no_grad():  # the official LitEma update with its warm-up
-                n_updates += 1
-                d = min(decay, (1 + n_updates) / (10 + n_updates))
-                for k, v in net.unet.named_parameters():
-                    ema[k].mul_(d).add_(v.detach(), alpha=1 - d)
             step += 1
-            run += float(loss.detach())
+            loss_sum += float(loss.detach())
             if it % 10 == 0:
-                progress(Progress(0.5 + 0.5 * step / total, f"stage 2 epoch {epoch}/{epochs2} "
-                                                             f"loss {run / (it + 1):.4f}"))
-        entry: dict[str, Any] = {"stage": 2, "epoch": epoch, "loss": run / ipe,
-                                 "seconds": round(time.perf_counter() - start, 1)}
-        progress(Metric("stage2_loss", run / ipe, epoch))
-        score = -entry["loss"]
-        if val:
-            live = {k: v.detach().clone() for k, v in net.unet.named_parameters()}
-            with torch.no_grad():
-                for k, v in net.unet.named_parameters():
-                    v.copy_(ema[k])
-            entry["val_psnr_fast"] = validate(net, val)
-            with torch.no_grad():
-                for k, v in net.unet.named_parameters():
-                    v.copy_(live[k])
-            progress(Metric("val_psnr_fast", entry["val_psnr_fast"], epoch))
-            if math.isfinite(entry["val_psnr_fast"]):
-                score = entry["val_psnr_fast"]
-        history.append(entry)
-        extra = {"config": {k: v for k, v in cfg.items() if k != "model"}, "history": history}
-        save_stage2(last_path, net, ema, mcfg, step, n_updates, decay, extra)
-        if score > best:
-            best = score
-            save_stage2(best_path, net, ema, mcfg, step, n_updates, decay, extra)
-        progress(Log(f"stage 2 epoch {epoch}: " + ", ".join(
-            f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items())))
-        if limit is not None and time.perf_counter() - start > limit:
+                progress(Progress(0.5 * step / total, f"stage 1 epoch {epoch}/{epochs} "
+                                                      f"loss {loss_sum / (it + 1):.4f}"))
+        run.history.append({"stage": 1, "epoch": epoch, "loss": loss_sum / ipe,
+                            "seconds": round(run.elapsed(), 1)})
+        progress(Metric("stage1_loss", loss_sum / ipe, epoch))
+        save_stage1(run.out / "stage1.ckpt", ae, run.mcfg, step)
+        if limit is not None and run.elapsed() > limit:
+            progress(Log(f"stage 1 time budget used after epoch {epoch}", "warning"))
+            break
+
+
+@torch.no_grad()
+def _calibrate_scale(run: _Run) -> None:
+    """``scale_factor`` = 1 / std of a batch of latents (the official ``scale_by_std``)."""
+    hr, lr = (t.to(run.device) for t in run.batches.draw(max(int(run.cfg["batch_size"]), 8)))
+    mean, logvar = run.net.first_stage_model.encode(hr, lr)
+    z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
+    run.net.scale_factor.fill_(1.0 / float(z.flatten().std()))
+    run.progress(Log(f"scale_factor = {float(run.net.scale_factor):.4f}"))
+
+
+def _train_stage2(run: _Run) -> Path:
+    """LR encoder + UNet through the whole sampling chain, first stage frozen; EMA of the UNet.
+
+    Writes ``last.ckpt`` after every epoch and ``best.ckpt`` when the validation PSNR of the
+    fast mode (else the training loss) improved; returns the best.
+    """
+    cfg, net, progress = run.cfg, run.net, run.progress
+    sched = DDPMScheduler.from_buffers(net.schedule())
+    sched.set_timesteps()
+    params = list(net.unet.parameters()) + list(net.cond_stage_model.parameters())
+    opt = torch.optim.Adam(params, lr=float(cfg["lr"]))
+    ema = Ema(net.unet, float(cfg["ema_decay"]))
+    epochs = int(cfg.get("stage2_epochs") or cfg["epochs"])
+    ipe = int(cfg["iters_per_epoch"])
+    bs = int(cfg.get("stage2_batch_size") or cfg["batch_size"])
+    cfg2 = {**cfg, "lr_patch": int(cfg.get("stage2_lr_patch") or cfg["lr_patch"])}
+    batches = _Batches(run.sources, cfg2, run.seed + 5,
+                       min_hr=MIN_HR_STAGE2 if net.unet.bottom_channels <= 32 else MIN_HR)
+    total, step, best = epochs * ipe, 0, -math.inf
+    gen = torch.Generator(device=run.device).manual_seed(run.seed + 1)
+    for epoch in range(1, epochs + 1):
+        net.unet.train()
+        net.cond_stage_model.train()
+        loss_sum = 0.0
+        for it in range(ipe):
+            for g in opt.param_groups:
+                g["lr"] = cfgmod.learning_rate(cfg, step, total)
+            hr, lr = (t.to(run.device) for t in batches.draw(bs))
+            loss = _stage2_loss(net, sched, hr, lr, gen, float(cfg["kd_weight"]))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            ema.update(net.unet)
+            step += 1
+            loss_sum += float(loss.detach())
+            if it % 10 == 0:
+                progress(Progress(0.5 + 0.5 * step / total, f"stage 2 epoch {epoch}/{epochs} "
+                                                             f"loss {loss_sum / (it + 1):.4f}"))
+        entry: dict[str, Any] = {"stage": 2, "epoch": epoch, "loss": loss_sum / ipe,
+                                 "seconds": round(run.elapsed(), 1)}
+        progress(Metric("stage2_loss", loss_sum / ipe, epoch))
+        best = _end_stage2_epoch(run, ema, entry, step, best)
+        if run.limit is not None and run.elapsed() > run.limit:
             progress(Log(f"time limit reached after stage 2 epoch {epoch}", "warning"))
             break
     progress(Progress(1.0, "training done"))
-    return best_path if best_path.exists() else last_path
+    best_path = run.out / "best.ckpt"
+    return best_path if best_path.exists() else run.out / "last.ckpt"
+
+
+def _stage2_loss(net: LDCSRNet, sched: DDPMScheduler, hr: torch.Tensor, lr: torch.Tensor,
+                 gen: torch.Generator, kd_weight: float) -> torch.Tensor:
+    """MSE(x_0_hat, x_0) + ``kd_weight`` * MSE(c, x_0) of one batch (``second_stage_van_v4``).
+
+    x_0 is the scaled latent of the HR image; x_T = q(x_{T-1} | x_0) at the last timestep; the
+    whole chain runs with gradients; c is the LR encoder's latent.
+    """
+    size = (hr.shape[2], hr.shape[3])
+    dev = hr.device
+    with torch.no_grad():
+        mean, logvar = net.first_stage_model.encode(hr, lr)
+        noise = torch.randn(mean.shape, generator=gen, device=dev)
+        x0 = net.scale_factor * (mean + torch.exp(0.5 * logvar) * noise)
+    c = encode_condition(net.cond_stage_model, lr, size)
+    scale, osize = unet_conditions(hr.shape[0], lr.shape[2], size[0], dev)
+    t_last = torch.full((hr.shape[0],), sched.num_train_timesteps - 1, dtype=torch.long,
+                        device=dev)
+    x = sched.add_noise(x0, torch.randn(x0.shape, generator=gen, device=dev), t_last)
+    for t in sched.timesteps.tolist():
+        tt = torch.full((hr.shape[0],), t, dtype=torch.long, device=dev)
+        eps = net.unet(torch.cat([x, c], 1), tt, scale, osize)
+        x = sched.step(eps, t, x, generator=gen).prev_sample
+    return F.mse_loss(x, x0) + kd_weight * F.mse_loss(c, x0)
+
+
+def _end_stage2_epoch(run: _Run, ema: Ema, entry: dict[str, Any], step: int,
+                      best: float) -> float:
+    """Validate the EMA weights, write ``last.ckpt`` (and ``best.ckpt`` when the score improved:
+    validation PSNR of the fast mode, else minus the training loss); returns the best score."""
+    epoch = entry["epoch"]
+    score = -entry["loss"]
+    if run.val:
+        with ema.applied(run.net.unet):
+            entry["val_psnr_fast"] = validate(run.net, run.val)
+        run.progress(Metric("val_psnr_fast", entry["val_psnr_fast"], epoch))
+        if math.isfinite(entry["val_psnr_fast"]):
+            score = entry["val_psnr_fast"]
+    run.history.append(entry)
+    extra = {"config": {k: v for k, v in run.cfg.items() if k != "model"},
+             "history": run.history}
+    save_stage2(run.out / "last.ckpt", run.net, ema, run.mcfg, step, extra)
+    if score > best:
+        best = score
+        save_stage2(run.out / "best.ckpt", run.net, ema, run.mcfg, step, extra)
+    run.progress(Log(f"stage 2 epoch {epoch}: " + ", ".join(
+        f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items())))
+    return best

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -25,12 +26,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.device import resolve_device
 from engine.errors import ModelError, ParameterError
 from engine.models.checkpoints import read_checkpoint
 from engine.models.lmlte.checkpoint import build_lmlte
+from engine.models.lmlte.coords import cell_factor, cell_size, make_coord
 from engine.progress import Log, Metric, Progress, ProgressCallback, ignore
 from engine.train import config as cfgmod
+from engine.train.common import jsonable, psnr, start_run
 from engine.train.data import Pair, PairSampler, load_sources, validation_pairs
 
 #: LMLTE defaults: a small band-wise EDSR-baseline LMLTE (quality per CPU-minute).
@@ -61,14 +63,6 @@ def build_network(args: Mapping[str, Any]) -> nn.Module:
     return build_lmlte(copy.deepcopy(dict(args)))
 
 
-def make_coord(h: int, w: int) -> torch.Tensor:
-    """Pixel-centre coordinates in (-1, 1), shape (h*w, 2), [..., 0] = row (LIIF convention)."""
-    ys = np.float32(-1 + 1 / h) + np.float32(2 / h) * np.arange(h, dtype=np.float32)
-    xs = np.float32(-1 + 1 / w) + np.float32(2 / w) * np.arange(w, dtype=np.float32)
-    grid = np.stack(np.meshgrid(ys, xs, indexing="ij"), -1).reshape(-1, 2)
-    return torch.from_numpy(grid)
-
-
 def make_batch(pairs: list[Pair], sample_q: int, rng: np.random.Generator,
                device: torch.device) -> dict[str, torch.Tensor]:
     """Stack pairs into the official training batch.
@@ -79,7 +73,7 @@ def make_batch(pairs: list[Pair], sample_q: int, rng: np.random.Generator,
     inp, coords, cells, gts = [], [], [], []
     for p in pairs:
         c, hh, ww = p.hr.shape
-        coord = make_coord(hh, ww)
+        coord = make_coord(hh, ww).view(-1, 2)
         flat = p.hr.reshape(c, -1).t()
         idx_valid = np.flatnonzero(p.valid.reshape(-1).numpy())
         q = min(sample_q, hh * ww)
@@ -87,10 +81,7 @@ def make_batch(pairs: list[Pair], sample_q: int, rng: np.random.Generator,
         sel = torch.from_numpy(np.sort(rng.choice(pool, q, replace=False)))
         coords.append(coord[sel])
         gts.append(flat[sel])
-        cell = torch.empty(q, 2)
-        cell[:, 0] = 2 / hh
-        cell[:, 1] = 2 / ww
-        cells.append(cell)
+        cells.append(torch.tensor([[cell_size(hh, 1.0), cell_size(ww, 1.0)]]).expand(q, 2))
         inp.append(p.lr)
     return {
         "inp": ((torch.stack(inp) - 0.5) / 0.5).to(device),
@@ -110,24 +101,15 @@ def predict(model: nn.Module, lr: torch.Tensor, size: tuple[int, int],
     dev = next(model.parameters()).device
     hh, ww = size
     inp = ((lr[None] - 0.5) / 0.5).to(dev)
-    coord = make_coord(hh, ww)[None].to(dev)
-    factor = max(max(hh / lr.shape[-2], ww / lr.shape[-1]) / 4, 1.0)
+    coord = make_coord(hh, ww, dev).view(1, -1, 2)
+    factor = cell_factor(hh / lr.shape[-2], ww / lr.shape[-1])
     cell = torch.empty_like(coord)
-    cell[..., 0] = 2 / hh * factor
-    cell[..., 1] = 2 / ww * factor
+    cell[..., 0] = cell_size(hh, factor)
+    cell[..., 1] = cell_size(ww, factor)
     outs = [model(inp, coord[:, i:i + chunk], cell[:, i:i + chunk])
             for i in range(0, coord.shape[1], chunk)]
     out = torch.cat(outs, 1)[0] * 0.5 + 0.5
     return out.t().reshape(-1, hh, ww).cpu()
-
-
-def psnr(sr: torch.Tensor, hr: torch.Tensor, valid: torch.Tensor, shave: int) -> float:
-    """PSNR in dB of ``sr`` vs ``hr`` (C, H, W), data range 1, valid pixels, border shaved."""
-    sl = (slice(shave, -shave or None), slice(shave, -shave or None))
-    diff = (sr.clamp(0, 1) - hr.clamp(0, 1))[(slice(None),) + sl]
-    mask = valid[sl].expand_as(diff)
-    mse = float((diff[mask] ** 2).mean()) if mask.any() else 0.0
-    return 10 * math.log10(1 / max(mse, 1e-12))
 
 
 def validate(model: nn.Module, pairs: list[Pair]) -> dict[str, float]:
@@ -143,7 +125,7 @@ def validate(model: nn.Module, pairs: list[Pair]) -> dict[str, float]:
         sy, sx = p.scale
         key = f"x{sy:g}" if sy == sx else f"x{sy:g}_{sx:g}"  # rows x columns
         per.setdefault(key, []).append(
-            (psnr(sr, p.hr, p.valid, shave), psnr(bic, p.hr, p.valid, shave)))
+            (psnr(sr, p.hr, shave, p.valid), psnr(bic, p.hr, shave, p.valid)))
     model.train()
     out: dict[str, float] = {}
     allv = [v for vals in per.values() for v in vals]
@@ -154,11 +136,6 @@ def validate(model: nn.Module, pairs: list[Pair]) -> dict[str, float]:
         out[f"psnr_{key}"] = float(np.mean([a for a, _ in vals]))
         out[f"gain_{key}"] = float(np.mean([a - b for a, b in vals]))
     return out
-
-
-def _seed_all(seed: int) -> None:
-    torch.manual_seed(seed)
-    np.random.seed(seed % (2 ** 32))
 
 
 def save_checkpoint(path: Path, model: nn.Module, model_spec: Mapping[str, Any],
@@ -193,6 +170,34 @@ def export_weights(src: Path, dst: Path) -> None:
     torch.save(out, dst)
 
 
+@dataclass
+class _Run:
+    """What the stages of one training run share (the model, its optimiser, data, counters)."""
+
+    cfg: dict[str, Any]
+    out: Path
+    device: torch.device
+    sampler: PairSampler
+    #: Draws the query points of each batch.
+    q_rng: np.random.Generator
+    val: list[Pair]
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    opt_spec: dict[str, Any]
+    epoch_start: int = 1
+    step: int = 0
+    best: float = -math.inf
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def last_path(self) -> Path:
+        return self.out / "epoch-last.pth"
+
+    @property
+    def best_path(self) -> Path:
+        return self.out / "epoch-best.pth"
+
+
 def train(config: Mapping[str, Any], progress: ProgressCallback = ignore) -> Path:
     """Train (or resume, or fine-tune) an LMLTE model; returns the best checkpoint's path.
 
@@ -201,26 +206,42 @@ def train(config: Mapping[str, Any], progress: ProgressCallback = ignore) -> Pat
         progress: event callback (progress lines, loss and validation metrics).
     """
     cfg = copy.deepcopy(dict(config))
-    resume_state: dict[str, Any] | None = None
-    init_sd = None
-    if cfg.get("resume"):
-        ck = read_checkpoint(cfg["resume"])
-        _require_lmlte(ck, cfg["resume"])
-        resume_state = ck
+    start_from = _starting_checkpoint(cfg)
+    if start_from is not None:
         # The run goes on with its own model; training options may be extended (epochs).
-        cfg["model"] = {"name": "lmlte", "args": ck["model"]["args"]}
-    elif cfg.get("init"):
-        ck = read_checkpoint(cfg["init"])
-        _require_lmlte(ck, cfg["init"])
-        cfg["model"] = {"name": "lmlte", "args": ck["model"]["args"]}
-        init_sd = ck["model"]["sd"]
-    if cfg.get("threads"):
-        torch.set_num_threads(int(cfg["threads"]))
-    device = resolve_device(cfg.get("device", "auto"))
-    seed = int(cfg["seed"])
-    _seed_all(seed)
-    out = Path(cfg["out"])
-    out.mkdir(parents=True, exist_ok=True)
+        cfg["model"] = {"name": "lmlte", "args": start_from[1]["model"]["args"]}
+    run = _setup(cfg, progress)
+    if start_from is not None:
+        _restore(run, *start_from, progress)
+    run.model.train()
+    epochs = int(cfg["epochs"])
+    limit = float(cfg["time_limit_min"]) * 60 if cfg.get("time_limit_min") else None
+    start = time.perf_counter()
+    for epoch in range(run.epoch_start, epochs + 1):
+        entry = _train_epoch(run, epoch, progress)
+        entry["seconds"] = round(time.perf_counter() - start, 1)
+        _end_epoch(run, entry, progress)
+        if limit is not None and time.perf_counter() - start > limit and epoch < epochs:
+            progress(Log(f"time limit reached after epoch {epoch}; resume with --resume "
+                         f"{run.last_path}", "warning"))
+            break
+    progress(Progress(1.0, "training done"))
+    return run.best_path if run.best_path.exists() else run.last_path
+
+
+def _starting_checkpoint(cfg: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """``("resume" | "init", checkpoint)``, read and checked, or None for a fresh model."""
+    for kind in ("resume", "init"):
+        if cfg.get(kind):
+            ck = read_checkpoint(cfg[kind])
+            _require_lmlte(ck, cfg[kind])
+            return kind, ck
+    return None
+
+
+def _setup(cfg: dict[str, Any], progress: ProgressCallback) -> _Run:
+    """Seed, read the data (training sampler, validation crops), build model and optimiser."""
+    device, seed, out = start_run(cfg)
 
     progress(Progress(0.0, "reading training rasters"))
     channels = cfg.get("channels", 1)
@@ -254,78 +275,81 @@ def train(config: Mapping[str, Any], progress: ProgressCallback = ignore) -> Pat
     opt_spec = copy.deepcopy(cfg["optimizer"])
     opt_spec["args"]["lr"] = float(cfg["lr"])
     optimizer = torch.optim.Adam(model.parameters(), **opt_spec["args"])
-    epoch_start, step, best, history = 1, 0, -math.inf, []
-    if resume_state is not None:
-        model.load_state_dict(resume_state["model"]["sd"])
-        optimizer.load_state_dict(resume_state["optimizer"]["sd"])
-        extra = resume_state.get("arbsr", {})
-        epoch_start = int(resume_state["epoch"]) + 1
-        step = int(extra.get("step", (epoch_start - 1) * int(cfg["iters_per_epoch"])))
-        best = float(extra.get("best", -math.inf))
-        history = list(extra.get("history", []))
-        if "sampler" in extra:
-            sampler.set_state(extra["sampler"])
-            q_rng.bit_generator.state = extra["queries"]
-            torch.set_rng_state(extra["torch"])
-        progress(Log(f"resuming {cfg['resume']} at epoch {epoch_start}"))
-    elif init_sd is not None:
-        model.load_state_dict(init_sd)
-        progress(Log(f"fine-tuning from {cfg['init']}"))
-    model.train()
+    return _Run(cfg=cfg, out=out, device=device, sampler=sampler, q_rng=q_rng, val=val,
+                model=model, optimizer=optimizer, opt_spec=opt_spec)
 
+
+def _restore(run: _Run, kind: str, ck: Mapping[str, Any], progress: ProgressCallback) -> None:
+    """Load the weights of ``ck``; to resume, also the optimiser, counters and RNG states."""
+    run.model.load_state_dict(ck["model"]["sd"])
+    if kind == "init":
+        progress(Log(f"fine-tuning from {run.cfg['init']}"))
+        return
+    run.optimizer.load_state_dict(ck["optimizer"]["sd"])
+    extra = ck.get("arbsr", {})
+    run.epoch_start = int(ck["epoch"]) + 1
+    run.step = int(extra.get("step", (run.epoch_start - 1) * int(run.cfg["iters_per_epoch"])))
+    run.best = float(extra.get("best", -math.inf))
+    run.history = list(extra.get("history", []))
+    if "sampler" in extra:
+        run.sampler.set_state(extra["sampler"])
+        run.q_rng.bit_generator.state = extra["queries"]
+        torch.set_rng_state(extra["torch"])
+    progress(Log(f"resuming {run.cfg['resume']} at epoch {run.epoch_start}"))
+
+
+def _train_epoch(run: _Run, epoch: int, progress: ProgressCallback) -> dict[str, Any]:
+    """One epoch of optimiser steps; returns its history entry (mean loss, last learning rate)."""
+    cfg = run.cfg
     epochs, ipe = int(cfg["epochs"]), int(cfg["iters_per_epoch"])
     total = epochs * ipe
     loss_fn = nn.L1Loss()
-    limit = float(cfg["time_limit_min"]) * 60 if cfg.get("time_limit_min") else None
-    start = time.perf_counter()
-    last = out / "epoch-last.pth"
-    best_path = out / "epoch-best.pth"
-    for epoch in range(epoch_start, epochs + 1):
-        run_loss = 0.0
-        for it in range(ipe):
-            lr_now = cfgmod.learning_rate(cfg, step, total)
-            for g in optimizer.param_groups:
-                g["lr"] = lr_now
-            batch = make_batch(sampler.batch(int(cfg["batch_size"])), int(cfg["sample_q"]),
-                               q_rng, device)
-            pred = model(batch["inp"], batch["coord"], batch["cell"])
-            loss = loss_fn(pred, batch["gt"])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.get("grad_clip"):
-                nn.utils.clip_grad_norm_(model.parameters(), float(cfg["grad_clip"]))
-            optimizer.step()
-            step += 1
-            run_loss += loss.item()
-            if it % 10 == 0 or it == ipe - 1:
-                progress(Progress(step / total, f"epoch {epoch}/{epochs} iter {it + 1}/{ipe} "
-                                                f"loss {run_loss / (it + 1):.4f}"))
-        entry: dict[str, Any] = {"epoch": epoch, "loss": run_loss / ipe, "lr": lr_now,
-                                 "seconds": round(time.perf_counter() - start, 1)}
-        progress(Metric("train_loss", entry["loss"], epoch))
-        if val:
-            entry.update(validate(model, val))
-            progress(Metric("val_psnr", entry["psnr"], epoch))
-            score = entry["psnr"]
-        else:
-            score = -entry["loss"]
-        history.append(entry)
-        improved = score > best
-        best = max(best, score)
-        extra = {"config": _jsonable(cfg), "step": step, "best": best, "history": history,
-                 "sampler": sampler.state(), "queries": q_rng.bit_generator.state,
-                 "torch": torch.get_rng_state()}
-        save_checkpoint(last, model, cfg["model"], optimizer, opt_spec, epoch, extra)
-        if improved:
-            save_checkpoint(best_path, model, cfg["model"], optimizer, opt_spec, epoch, extra)
-        progress(Log(f"epoch {epoch}: " + ", ".join(
-            f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items())))
-        if limit is not None and time.perf_counter() - start > limit and epoch < epochs:
-            progress(Log(f"time limit reached after epoch {epoch}; resume with --resume {last}",
-                         "warning"))
-            break
-    progress(Progress(1.0, "training done"))
-    return best_path if best_path.exists() else last
+    loss_sum = 0.0
+    for it in range(ipe):
+        lr_now = cfgmod.learning_rate(cfg, run.step, total)
+        for g in run.optimizer.param_groups:
+            g["lr"] = lr_now
+        batch = make_batch(run.sampler.batch(int(cfg["batch_size"])), int(cfg["sample_q"]),
+                           run.q_rng, run.device)
+        pred = run.model(batch["inp"], batch["coord"], batch["cell"])
+        loss = loss_fn(pred, batch["gt"])
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.get("grad_clip"):
+            nn.utils.clip_grad_norm_(run.model.parameters(), float(cfg["grad_clip"]))
+        run.optimizer.step()
+        run.step += 1
+        loss_sum += loss.item()
+        if it % 10 == 0 or it == ipe - 1:
+            progress(Progress(run.step / total, f"epoch {epoch}/{epochs} iter {it + 1}/{ipe} "
+                                                f"loss {loss_sum / (it + 1):.4f}"))
+    return {"epoch": epoch, "loss": loss_sum / ipe, "lr": lr_now}
+
+
+def _end_epoch(run: _Run, entry: dict[str, Any], progress: ProgressCallback) -> None:
+    """Validate, then write ``epoch-last.pth`` (and ``epoch-best.pth`` when the score improved:
+    validation PSNR, else minus the training loss), with the state an exact resume needs."""
+    epoch = entry["epoch"]
+    progress(Metric("train_loss", entry["loss"], epoch))
+    if run.val:
+        entry.update(validate(run.model, run.val))
+        progress(Metric("val_psnr", entry["psnr"], epoch))
+        score = entry["psnr"]
+    else:
+        score = -entry["loss"]
+    run.history.append(entry)
+    improved = score > run.best
+    run.best = max(run.best, score)
+    extra = {"config": jsonable(run.cfg), "step": run.step, "best": run.best,
+             "history": run.history, "sampler": run.sampler.state(),
+             "queries": run.q_rng.bit_generator.state, "torch": torch.get_rng_state()}
+    save_checkpoint(run.last_path, run.model, run.cfg["model"], run.optimizer, run.opt_spec,
+                    epoch, extra)
+    if improved:
+        save_checkpoint(run.best_path, run.model, run.cfg["model"], run.optimizer, run.opt_spec,
+                        epoch, extra)
+    progress(Log(f"epoch {epoch}: " + ", ".join(
+        f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items())))
 
 
 def _val_scale(s: Any) -> float | tuple[float, float]:
@@ -340,15 +364,5 @@ def _require_lmlte(ck: Mapping[str, Any], path: str) -> None:
                          "lmlte .pth (e.g. epoch-last.pth of a previous run)")
 
 
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
-__all__ = ["DEFAULTS", "build_network", "export_weights", "make_batch", "make_coord", "predict",
-           "psnr", "save_checkpoint", "train", "validate"]
+__all__ = ["DEFAULTS", "build_network", "export_weights", "make_batch", "predict",
+           "save_checkpoint", "train", "validate"]

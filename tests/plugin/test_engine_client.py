@@ -142,7 +142,8 @@ def write_cards(folder: Path, cards: dict[str, object]) -> Path:
 
 
 USER_CARDS = {
-    # listed, with every extra key kept (the demonstration flag among them)
+    # listed, with every extra key kept (the demonstration flag among them); written before
+    # "scale_range" became "scales"
     "a-demo.json": {"name": "user-demo", "family": "moe", "file": "w/demo.pth", "bands": 1,
                     "scale_range": [1, 4], "demonstration": True, "license": "MIT",
                     "config": "demo.yaml"},
@@ -167,7 +168,7 @@ def test_model_list_reads_the_cards_without_starting_anything(tmp_path, monkeypa
     root = tmp_path / "root"
     write_cards(root / "resources" / "models", {
         "lmlte-default.json": {"name": "lmlte-default", "family": "lmlte",
-                               "file": "lmlte-default.pth", "bands": 1, "scale_range": [1, 8]},
+                               "file": "lmlte-default.pth", "bands": 1, "scales": [1, 8]},
         "README.json": {"title": "not a card"}})
     # a JSON list too (the engine's reader raises TypeError on it: the plugin skips it)
     user = write_cards(tmp_path / "user", {**USER_CARDS, "e-list.json": [1, 2]})
@@ -178,6 +179,7 @@ def test_model_list_reads_the_cards_without_starting_anything(tmp_path, monkeypa
     default, demo, minimal, scales = models
     assert default["file"] == str((root / "resources" / "models" / "lmlte-default.pth"))
     assert default["scales"] == [1, 8] and "scale_range" not in default
+    assert demo["scales"] == [1, 4] and "scale_range" not in demo
     assert demo["demonstration"] is True and demo["license"] == "MIT" and "config" not in demo
     assert demo["file"] == str(user / "w" / "demo.pth")
     assert minimal == {"name": "user-min", "family": "lmlte", "bands": 1, "scales": [1.0, 4.0],

@@ -37,10 +37,29 @@ def files_in_folder(folder: Path) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def make_zip_files(tmp_path_factory) -> set[str]:
+def make_zip_path(tmp_path_factory) -> Path:
     build = tmp_path_factory.mktemp("make-zip")
     make("zip", f"BUILD={build}")
-    return files_in_zip(build / "arbsr_qgis.zip")
+    return build / "arbsr_qgis.zip"
+
+
+@pytest.fixture(scope="module")
+def make_zip_files(make_zip_path) -> set[str]:
+    return files_in_zip(make_zip_path)
+
+
+def test_the_installed_engine_has_no_bench_code_and_runs_without_it(make_zip_path,
+                                                                    make_zip_files, tmp_path):
+    assert "arbsr_qgis/engine/commands/upscale.py" in make_zip_files
+    bench = [n for n in make_zip_files
+             if n.startswith("arbsr_qgis/engine/bench/") or n.endswith("commands/bench.py")]
+    assert bench == []
+    with zipfile.ZipFile(make_zip_path) as zf:
+        zf.extractall(tmp_path)
+    res = subprocess.run([sys.executable, "-m", "engine", "--help"], cwd=tmp_path / "arbsr_qgis",
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert res.returncode == 0, res.stderr
+    assert "upscale" in res.stdout and "bench" not in res.stdout
 
 
 def test_pb_tool_validate(tmp_path):

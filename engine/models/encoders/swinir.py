@@ -8,7 +8,8 @@ computed on the fly), ``layers.N.conv``, ``norm``, ``conv_after_body``, ``conv_b
 
 Input (B, n_colors, h, w); the input is reflect-padded to a multiple of ``window_size`` (as the
 reference), so the output is (B, 64, ceil(h/ws)*ws, ceil(w/ws)*ws). Callers that need features
-aligned with their input pad it themselves first (see the LMLTE support module).
+aligned with their input pad it themselves first (see ``LMLTEModel._window_pad`` in
+:mod:`engine.models.lmlte.checkpoint`).
 """
 
 from __future__ import annotations

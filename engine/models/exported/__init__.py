@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from engine.errors import ModelError, ParameterError
-from engine.models.lmlte.coords import grid_query, image_query
+from engine.models.lmlte.coords import coord_grid, grid_query, image_query
 from engine.models.sr_model import SRModel
 
 #: Version of the metadata layout written by :mod:`engine.export`.
@@ -155,7 +155,7 @@ class ExportedSRModel(SRModel):
         pieces = []
         for r0 in range(0, out_h, rows_per_chunk):
             yy = ys[r0:r0 + rows_per_chunk]
-            grid = torch.stack(torch.meshgrid(yy, xs, indexing="ij"), dim=-1).reshape(1, -1, 2)
+            grid = coord_grid(yy, xs).reshape(1, -1, 2)
             coord = grid.expand(b, -1, -1).contiguous()
             cells = cell_t.view(1, 1, 2).expand(b, coord.shape[1], 2).contiguous()
             pred = self._forward(inp, coord, cells).float()

@@ -2,8 +2,9 @@
 
 Paper: arXiv 2410.22830; official code github.com/MoooJianG/LDCSR (MIT). Parts:
 ``config`` (official YAML fields), ``autoencoder`` (stage 1), ``cond`` (LR encoder),
-``denoiser`` (UNet), ``network`` (checkpoint layout), ``sampler`` (inference loop),
-``support`` (registry hooks). The DDPM scheduler is ``engine.schedulers.ddpm``.
+``denoiser`` (UNet), ``network`` (the whole model), ``sampler`` (inference loop),
+``checkpoint`` (Lightning layouts, detection, loading), ``family`` (the registry entry). The DDPM
+scheduler is ``engine.schedulers.ddpm``.
 """
 
 from __future__ import annotations

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from engine.models.family import Family
-from engine.models.ldcsr.support import detect, load
+from engine.models.ldcsr.checkpoint import detect, load
 
 FAMILY = Family(id="ldcsr", detect=detect, load=load)

@@ -44,8 +44,11 @@ def make_coord_axis(n: Any, device: torch.device | str | None = None) -> torch.T
 
 def make_coord(h: Any, w: Any, device: torch.device | str | None = None) -> torch.Tensor:
     """Grid of pixel centres, (h, w, 2) float32, ``[..., 0]`` = row, ``ij`` indexing."""
-    ys = make_coord_axis(h, device)
-    xs = make_coord_axis(w, device)
+    return coord_grid(make_coord_axis(h, device), make_coord_axis(w, device))
+
+
+def coord_grid(ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
+    """The query points of the grid ``ys`` x ``xs``: (len(ys), len(xs), 2), ``[..., 0]`` = row."""
     return torch.stack(torch.meshgrid(ys, xs, indexing="ij"), dim=-1)
 
 
@@ -102,5 +105,5 @@ def grid_query(h: int, w: int, rows: torch.Tensor, cols: torch.Tensor,
     return ys, xs, cell
 
 
-__all__ = ["MAX_TRAIN_SCALE", "cell_factor", "cell_size", "grid_query", "image_query",
-           "make_coord", "make_coord_axis", "size_tensor"]
+__all__ = ["MAX_TRAIN_SCALE", "cell_factor", "cell_size", "coord_grid", "grid_query",
+           "image_query", "make_coord", "make_coord_axis", "size_tensor"]

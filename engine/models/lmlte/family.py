@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from engine.models.family import Family
-from engine.models.lmlte.support import FAMILY as FAMILY_ID
-from engine.models.lmlte.support import detect, load
+from engine.models.lmlte.checkpoint import FAMILY_ID, detect, load
 
 FAMILY = Family(id=FAMILY_ID, detect=detect, load=load)

@@ -112,7 +112,7 @@ def write_torchscript_model(folder: Path, name: str = "toy-bicubic", in_channels
     path = folder / f"{name}.pt"
     torch.jit.save(scripted, str(path), _extra_files={"arbsr.json": meta.to_json()})
     card = {"name": name, "family": "torchscript", "file": path.name, "bands": in_channels,
-            "scale_range": [1.0, scale_max], "description": "bicubic test model"}
+            "scales": [1.0, scale_max], "description": "bicubic test model"}
     (folder / f"{name}.json").write_text(json.dumps(card), encoding="utf-8")
     return path
 

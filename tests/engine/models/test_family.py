@@ -20,10 +20,12 @@ def test_duplicate_ids_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(registry, "FAMILIES", registry.FAMILIES + (("lmlte", "elsewhere"),))
     with pytest.raises(ModelError, match="registered twice: lmlte"):
         registry.family_support("moe")
+    with pytest.raises(ModelError, match="registered twice: lmlte"):
+        registry.load_model(registry.RESOURCES / "lmlte-default.pth")
 
 
 def test_a_module_without_its_family_object_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(registry, "FAMILIES", (("lmlte", "engine.models.lmlte.support"),))
+    monkeypatch.setattr(registry, "FAMILIES", (("lmlte", "engine.models.lmlte.checkpoint"),))
     with pytest.raises(ModelError, match="does not define FAMILY"):
         registry.family_support("lmlte")
 

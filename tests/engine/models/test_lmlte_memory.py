@@ -19,7 +19,7 @@ from osgeo import gdal
 
 import engine
 from engine.errors import ResourceError
-from engine.models.lmlte.support import MIN_CHUNK
+from engine.models.lmlte.checkpoint import MIN_CHUNK
 from engine.models.memory import is_out_of_memory as _is_oom  # what the pipeline uses
 from rasters import dgsamples_file
 

@@ -1,8 +1,8 @@
-"""The registry reports a family module that fails to import, instead of "not a checkpoint".
+"""A family module that fails to import is an error that names it, never a silently skipped family.
 
 A real family module (written to a tmp folder and registered in ``FAMILIES``, the registry's
 extension point) imports a package that is not installed, as a family would whose optional
-dependency is missing.
+dependency is missing, or fails at import for another reason.
 """
 
 from __future__ import annotations
@@ -56,10 +56,31 @@ def test_card_of_a_family_that_fails_to_import(broken_family, tmp_path, monkeypa
         registry.load_model("broken-model")
 
 
-def test_other_families_still_load_when_one_fails_to_import(broken_family, tmp_path):
+def test_a_broken_family_is_an_error_even_for_files_another_family_reads(broken_family,
+                                                                          tmp_path):
+    # The broken family comes first in detection order: skipping it could give the file to the
+    # wrong family, so the registry says what is broken instead.
     path = tmp_path / "default.pth"
     shutil.copy(registry.RESOURCES / "lmlte-default.pth", path)
-    assert registry.load_model(path).family == "lmlte"
+    with pytest.raises(ModelError) as info:
+        registry.load_model(path)
+    message = str(info.value)
+    assert f"module {MODULE} cannot be imported (No module named '{MISSING}')" in message
+    assert "\n" not in message
+
+
+def test_any_error_at_import_names_the_module_and_its_cause(tmp_path, monkeypatch):
+    folder = tmp_path / "families"
+    folder.mkdir()
+    (folder / "arbsr_family_that_raises.py").write_text(
+        'raise RuntimeError("weights table missing\\nsecond line")\n', encoding="utf-8")
+    monkeypatch.syspath_prepend(str(folder))
+    monkeypatch.setattr(registry, "FAMILIES", (("raising", "arbsr_family_that_raises"),)
+                        + registry.FAMILIES)
+    with pytest.raises(ModelError, match=r"^model family 'raising' is unavailable: module "
+                                         r"arbsr_family_that_raises cannot be imported "
+                                         r"\(RuntimeError: weights table missing\); [^\n]*$"):
+        registry.load_model(registry.RESOURCES / "lmlte-default.pth")
 
 
 def test_unknown_layout_without_import_failures_keeps_its_message(tmp_path):

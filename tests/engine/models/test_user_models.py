@@ -85,7 +85,7 @@ def test_add_an_official_lmf_checkpoint_then_upscale_with_its_name(run_cli, user
     assert out.count("\n") == 1
     assert card["name"] == "edsr-b_lmlte-x4"  # from the file name, sanitised
     assert card["family"] == "lmlte" and card["bands"] == 3
-    assert card["scale_range"] == [1.0, 8.0]
+    assert card["scales"] == [1.0, 8.0]
     assert card["file"] == str(lmf_file.resolve())
     assert card["sha256"] == before[0] and card["added"]
     assert "config" not in card
@@ -129,7 +129,7 @@ def test_add_an_official_ldcsr_checkpoint_with_its_config(run_cli, user_dir, ldc
     done = json.loads(out.splitlines()[-1])
     assert done["event"] == "done" and done["output"] == str(user_dir / "ldcsr-official.json")
     card = done["results"]["card"]
-    assert (card["family"], card["bands"], card["scale_range"]) == ("ldcsr", 3, [1.0, 4.0])
+    assert (card["family"], card["bands"], card["scales"]) == ("ldcsr", 3, [1.0, 4.0])
     assert card["config"] == str(LDCSR_YAML.resolve())
     entry = listed(run_cli)["ldcsr-official"]
     assert entry["family"] == "ldcsr" and entry["demonstration"] is False

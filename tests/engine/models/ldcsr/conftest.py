@@ -17,7 +17,7 @@ from ldcsr_helpers import DATA, official_state  # noqa: E402
 def reduced_net():
     """LDCSRNet of the reduced config with the fixture weights (EMA UNet), eval mode, CPU."""
     from engine.models.ldcsr.config import load_yaml
-    from engine.models.ldcsr.support import build
+    from engine.models.ldcsr.checkpoint import build
 
     torch.set_num_threads(1)
     net = build(load_yaml(DATA / "reduced_second_stage.yaml"), official_state())

@@ -22,8 +22,9 @@ def official_state(nonema_fill: float | None = 0.0) -> dict[str, torch.Tensor]:
     """
     s1 = torch.load(DATA / "reduced_seed0_first_stage.ckpt", weights_only=True)["state_dict"]
     s2 = torch.load(DATA / "reduced_seed0_stage2_ema.ckpt", weights_only=True)["state_dict"]
+    from engine.models.ldcsr.checkpoint import ema_key
     from engine.models.ldcsr.config import load_yaml
-    from engine.models.ldcsr.network import LDCSRNet, ema_key
+    from engine.models.ldcsr.network import LDCSRNet
 
     with torch.device("meta"):
         net = LDCSRNet(load_yaml(DATA / "reduced_second_stage.yaml"))

@@ -7,8 +7,9 @@ import json
 import torch
 from ldcsr_helpers import DATA
 
+from engine.models.ldcsr.checkpoint import to_lightning_state_dict
 from engine.models.ldcsr.config import default_config, from_yaml_dict, load_yaml
-from engine.models.ldcsr.network import LDCSRNet, to_lightning_state_dict
+from engine.models.ldcsr.network import LDCSRNet
 
 
 def _layout() -> dict:

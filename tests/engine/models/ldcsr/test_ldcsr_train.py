@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.models.ldcsr import support
+from engine.models.ldcsr import checkpoint
 from engine.train import config as cfgmod
 from engine.train import ldcsr as trainer
 
@@ -25,12 +25,12 @@ def test_two_stage_training_writes_official_layouts(tmp_path, geotiff):
     best = trainer.train(cfg, events.append)
     assert best.is_file()
     s1 = torch.load(tmp_path / "run" / "stage1.ckpt", weights_only=True)
-    assert support.is_stage1(s1) and support.CONFIG_KEY in s1
+    assert checkpoint.is_stage1(s1) and checkpoint.CONFIG_KEY in s1
     ck = torch.load(best, weights_only=True)
-    assert support.is_stage2(ck)
+    assert checkpoint.is_stage2(ck)
     assert any(k.startswith("model_ema.diffusion_model") for k in ck["state_dict"])
     assert 0.1 < float(ck["state_dict"]["scale_factor"]) < 100
-    model = support.load(ck, name="run", device=torch.device("cpu"), options={"mode": "fast"})
+    model = checkpoint.load(ck, name="run", device=torch.device("cpu"), options={"mode": "fast"})
     out = model.upscale(torch.rand(1, 3, 16, 16), (40, 40))
     assert out.shape == (1, 3, 40, 40)
     # A stage-2 run from the stage-1 checkpoint, and the half-precision export for shipping.
@@ -40,7 +40,7 @@ def test_two_stage_training_writes_official_layouts(tmp_path, geotiff):
     trainer.export_half(best, tmp_path / "half.ckpt")
     half = torch.load(tmp_path / "half.ckpt", weights_only=True)
     assert half["state_dict"]["model.diffusion_model.out.2.weight"].dtype == torch.float16
-    again = support.load(half, name="half", device=torch.device("cpu"), options={"mode": "fast"})
+    again = checkpoint.load(half, name="half", device=torch.device("cpu"), options={"mode": "fast"})
     assert torch.allclose(again.upscale(torch.rand(1, 3, 16, 16, generator=torch.Generator()
                                                    .manual_seed(0)), (40, 40)),
                           model.upscale(torch.rand(1, 3, 16, 16, generator=torch.Generator()

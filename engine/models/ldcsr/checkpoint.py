@@ -1,4 +1,9 @@
-"""Registry support for the LDCSR family: checkpoint detection and loading.
+"""LDCSR checkpoints: the Lightning layouts, detection, and loading into an :class:`LDCSRModel`.
+
+:func:`to_lightning_state_dict` adds the EMA copy of the UNet to :class:`LDCSRNet`'s state in the
+official naming (``model_ema.`` + the parameter path with the dots removed) and
+:func:`from_lightning_state_dict` maps it back: inference always uses the EMA weights when the
+checkpoint has them.
 
 Recognised layouts (``ckpt`` is the dict read from the file):
 
@@ -15,6 +20,7 @@ Recognised layouts (``ckpt`` is the dict read from the file):
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +31,7 @@ from engine.errors import ModelError, ParameterError
 from engine.models.ldcsr.autoencoder import AutoencoderKL
 from engine.models.ldcsr.config import (LDCSRConfig, default_config, from_yaml_dict,
                                         load_yaml)
-from engine.models.ldcsr.network import LDCSRNet, from_lightning_state_dict
+from engine.models.ldcsr.network import LDCSRNet
 from engine.models.ldcsr.sampler import MODES, super_resolve
 from engine.models.sr_model import SRModel
 from engine.schedulers.ddpm import DDPMScheduler
@@ -34,6 +40,8 @@ from engine.schedulers.ddpm import DDPMScheduler
 SCALE_RANGE = (1.0, 4.0)
 #: Key of the official-format config dict embedded in checkpoints we write.
 CONFIG_KEY = "arbsr_config"
+EMA_PREFIX = "model_ema."
+UNET_PREFIX = "model.diffusion_model."
 #: Sampling: outputs smaller than this (per side) are computed on a reflect-padded input and
 #: cropped: the UNet reflect-pads the latent of H // 8 px to a multiple of 8, which needs at
 #: least 5 px (the official code raises below that).
@@ -45,6 +53,63 @@ MIN_OUT_NARROW_UNET = 72
 _STAGE2_MARKERS = ("model.diffusion_model.", "first_stage_model.decoder.", "cond_stage_model.")
 _STAGE1_MARKERS = ("encoder.conv_in.weight", "decoder.upsampler.fuse.0.weight",
                    "post_quant_conv.weight")
+
+
+def ema_key(param_name: str) -> str:
+    """'out.2.weight' (UNet parameter) -> 'model_ema.diffusion_modelout2weight'."""
+    return EMA_PREFIX + ("diffusion_model." + param_name).replace(".", "")
+
+
+def to_lightning_state_dict(net: LDCSRNet, ema: dict[str, torch.Tensor] | None = None, *,
+                            decay: float = 0.9999, num_updates: int = 0,
+                            ) -> OrderedDict[str, torch.Tensor]:
+    """The official stage-2 state_dict: buffers, model.*, model_ema.*, first/cond stage.
+
+    Args:
+        ema: EMA values of the UNet parameters by UNet parameter name; the live weights when None.
+    """
+    own = net.state_dict()
+    out: OrderedDict[str, torch.Tensor] = OrderedDict()
+    for key, value in own.items():
+        if not key.startswith(("model.", "first_stage_model.", "cond_stage_model.")):
+            out[key] = value
+    for key, value in own.items():
+        if key.startswith("model."):
+            out[key] = value
+    out[EMA_PREFIX + "decay"] = torch.tensor(decay, dtype=torch.float32)
+    out[EMA_PREFIX + "num_updates"] = torch.tensor(num_updates, dtype=torch.int32)
+    for name, param in net.unet.named_parameters():
+        src = ema[name] if ema is not None else param
+        out[ema_key(name)] = src.detach().clone()
+    for key, value in own.items():
+        if key.startswith(("first_stage_model.", "cond_stage_model.")):
+            out[key] = value
+    return out
+
+
+def from_lightning_state_dict(state: dict[str, torch.Tensor], net: LDCSRNet, *,
+                              use_ema: bool = True) -> dict[str, torch.Tensor]:
+    """The subset of ``state`` that :meth:`LDCSRNet.load_state_dict` takes (strictly).
+
+    With ``use_ema`` and EMA entries present, the UNet gets the EMA values. Training-only
+    entries (``model_ema.*``, ``loss.*``) are dropped; everything else is passed through so
+    that a strict load reports any mismatch.
+
+    Raises:
+        KeyError: the EMA copy is incomplete (names the first missing key).
+    """
+    out = {k: v for k, v in state.items()
+           if not k.startswith((EMA_PREFIX, "loss.", "model_ema"))}
+    if "scale_factor" not in out:
+        out["scale_factor"] = torch.tensor(1.0)  # scale_by_std: false keeps the factor 1
+    has_ema = any(k.startswith(EMA_PREFIX + "diffusion_model") for k in state)
+    if use_ema and has_ema:
+        for name, _ in net.unet.named_parameters():
+            key = ema_key(name)
+            if key not in state:
+                raise KeyError(key)
+            out[UNET_PREFIX + name] = state[key]
+    return out
 
 
 def _state(ckpt: dict[str, Any]) -> dict[str, Any] | None:

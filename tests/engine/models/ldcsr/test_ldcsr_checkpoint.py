@@ -8,7 +8,7 @@ import torch
 from ldcsr_helpers import DATA, arr, official_checkpoint
 
 from engine.errors import ModelError, ParameterError
-from engine.models.ldcsr import support
+from engine.models.ldcsr import checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -29,11 +29,11 @@ def model(ckpt_path):
 
 def test_detect_layouts():
     ck = official_checkpoint()
-    assert support.detect(ck) and support.is_stage2(ck)
+    assert checkpoint.detect(ck) and checkpoint.is_stage2(ck)
     s1 = torch.load(DATA / "reduced_seed0_first_stage.ckpt", weights_only=True)
-    assert support.detect(s1) and support.is_stage1(s1) and not support.is_stage2(s1)
-    assert not support.detect({"model": {"name": "lmlte", "args": {}, "sd": {}}})
-    assert not support.detect({"state_dict": {"encoder.conv_in.weight": torch.zeros(1)}})
+    assert checkpoint.detect(s1) and checkpoint.is_stage1(s1) and not checkpoint.is_stage2(s1)
+    assert not checkpoint.detect({"model": {"name": "lmlte", "args": {}, "sd": {}}})
+    assert not checkpoint.detect({"state_dict": {"encoder.conv_in.weight": torch.zeros(1)}})
 
 
 def test_official_checkpoint_loads_through_registry(model):
@@ -103,14 +103,13 @@ def test_small_outputs_are_padded_internally(model):
 
 def test_embedded_config_round_trip(tmp_path, model):
     """Our own checkpoints embed their config and reload without a YAML, identically."""
-    from engine.models.ldcsr.network import to_lightning_state_dict
     import engine
 
     net = model.module
     ema = {k: v.detach().clone() for k, v in net.unet.named_parameters()}
     path = tmp_path / "ours.ckpt"
-    torch.save({"state_dict": to_lightning_state_dict(net, ema),
-                support.CONFIG_KEY: net.config.to_yaml_dict()}, path)
+    torch.save({"state_dict": checkpoint.to_lightning_state_dict(net, ema),
+                checkpoint.CONFIG_KEY: net.config.to_yaml_dict()}, path)
     again = engine.load_model(str(path), device="cpu", mode="fast")
     lr = torch.rand(1, 3, 20, 20, generator=torch.Generator().manual_seed(2))
     assert torch.equal(again.upscale(lr, (50, 50)), model.upscale(lr, (50, 50), mode="fast"))
@@ -119,8 +118,8 @@ def test_embedded_config_round_trip(tmp_path, model):
 
 def test_half_option_is_ignored_on_cpu(ckpt_path):
     ck = torch.load(ckpt_path, weights_only=True)
-    m = support.load(ck, name="x", device=torch.device("cpu"),
-                     config=str(DATA / "reduced_second_stage.yaml"), options={"half": True})
+    m = checkpoint.load(ck, name="x", device=torch.device("cpu"),
+                        config=str(DATA / "reduced_second_stage.yaml"), options={"half": True})
     assert next(m.module.parameters()).dtype == torch.float32
 
 
@@ -160,16 +159,16 @@ def test_bundled_weights_load_and_run():
 def test_paper_sized_checkpoint_needs_no_yaml():
     """An official default-size checkpoint without config resolves to the paper config."""
     from engine.models.ldcsr.config import default_config, reduced_config
-    from engine.models.ldcsr.network import LDCSRNet, to_lightning_state_dict
+    from engine.models.ldcsr.network import LDCSRNet
 
     with torch.device("meta"):
-        paper = to_lightning_state_dict(LDCSRNet(default_config()))
-        small = to_lightning_state_dict(LDCSRNet(reduced_config()))
-    assert support.detect({"state_dict": paper})
-    assert support.resolve_config({"state_dict": paper}, None) == default_config()
+        paper = checkpoint.to_lightning_state_dict(LDCSRNet(default_config()))
+        small = checkpoint.to_lightning_state_dict(LDCSRNet(reduced_config()))
+    assert checkpoint.detect({"state_dict": paper})
+    assert checkpoint.resolve_config({"state_dict": paper}, None) == default_config()
     with pytest.raises(ModelError, match="--config"):
-        support.resolve_config({"state_dict": small}, None)
+        checkpoint.resolve_config({"state_dict": small}, None)
     stage1 = {"state_dict": {k[len("first_stage_model."):]: v for k, v in paper.items()
                              if k.startswith("first_stage_model.")}}
-    assert support.is_stage1(stage1)
-    assert support.resolve_config(stage1, None) == default_config()
+    assert checkpoint.is_stage1(stage1)
+    assert checkpoint.resolve_config(stage1, None) == default_config()
