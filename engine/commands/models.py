@@ -62,7 +62,7 @@ def _add(args: argparse.Namespace, progress: ProgressCallback) -> Done:
     start = time.perf_counter()
     path, card = add_model(args.path, name=args.name, config=args.config)
     progress(Log(f"registered '{card['name']}' ({card['family']}, {card['bands']} band(s), "
-                 f"x{card['scale_range'][0]:g} to x{card['scale_range'][1]:g}) in {path}"))
+                 f"x{card['scales'][0]:g} to x{card['scales'][1]:g}) in {path}"))
     if args.progress != "json":
         _print(card)  # one JSON line; in JSON mode the done event carries it
     return Done(output=str(path), seconds=time.perf_counter() - start, results={"card": card})
