@@ -24,7 +24,7 @@ from engine.train import config as cfgmod
 
 HELP = "train or fine-tune a model on your own rasters (self-supervised, any band count)"
 
-FAMILIES = ("lmlte", "ldcsr", "moe")
+FAMILIES = ("lmlte", "ldcsr", "moe", "fast")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

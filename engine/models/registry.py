@@ -39,6 +39,7 @@ FAMILIES: tuple[tuple[str, str], ...] = (
     ("ldcsr", "engine.models.ldcsr.family"),
     ("moe", "engine.models.moe.family"),
     ("lmlte", "engine.models.lmlte.family"),
+    ("fast", "engine.models.fast.family"),
     ("torchscript", "engine.models.exported.torchscript"),
     ("onnx", "engine.models.exported.onnx"),
 )
