@@ -49,6 +49,24 @@ def start_run(cfg: Mapping[str, Any]) -> tuple[torch.device, int, Path]:
     return device, seed, out
 
 
+def save_state(path: Path, state: dict[str, Any]) -> None:
+    """Write a resume state under a temporary name, then rename: never a half-written file."""
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def load_state(path: str | Path, args: Mapping[str, Any]) -> dict[str, Any]:
+    """A resume state written for a network with these ``args`` (else a ParameterError)."""
+    from engine.errors import ParameterError
+
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if dict(state.get("args", {})) != dict(args):
+        raise ParameterError(f"'{path}' was written for other model settings: resume with the "
+                             "config it was started with")
+    return state
+
+
 def seed_all(seed: int) -> None:
     """Seed torch's and numpy's global generators (samplers keep their own seeded ones)."""
     torch.manual_seed(seed)

@@ -96,6 +96,21 @@ def merge(family_defaults: Mapping[str, Any], *layers: Mapping[str, Any] | None)
     return cfg
 
 
+def band_wise(family_defaults: Mapping[str, Any], config: Mapping[str, Any] | str | os.PathLike[str],
+              family: str) -> dict[str, Any]:
+    """The merged config of a band-wise trainer (``config``: a dict or a YAML path), checked:
+    it names training rasters and asks for 1 channel."""
+    if isinstance(config, (str, os.PathLike)):
+        config = load_yaml(config)
+    cfg = merge(family_defaults, dict(config))
+    if not cfg.get("data"):
+        raise ParameterError(f"the {family} training config needs 'data': a list of raster "
+                             "files")
+    if cfg.get("channels", 1) != 1:
+        raise ParameterError(f"{family} is a band-wise model: use channels 1")
+    return cfg
+
+
 def check(cfg: Mapping[str, Any]) -> None:
     """Reject values that would fail later with an obscure error."""
     if float(cfg["scale_min"]) < 1 or float(cfg["scale_max"]) < float(cfg["scale_min"]):
@@ -137,5 +152,5 @@ def learning_rate(cfg: Mapping[str, Any], step: int, total: int) -> float:
     return low + 0.5 * (base - low) * (1 + math.cos(math.pi * t))
 
 
-__all__ = ["COMMON", "CONFIGS", "check", "deep_update", "learning_rate", "load_yaml", "merge",
+__all__ = ["COMMON", "CONFIGS", "band_wise", "check", "deep_update", "learning_rate", "load_yaml", "merge",
            "scale_weights"]

@@ -48,7 +48,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -313,6 +313,44 @@ class PairSampler:
             return (int(self.rng.integers(0, src.bands)),)
         return tuple(sorted(int(b) for b in self.rng.choice(src.bands, self.channels,
                                                              replace=False)))
+
+
+def band_wise_data(cfg: Mapping[str, Any]) -> tuple[PairSampler, list[Pair]]:
+    """The training pair sampler and the fixed validation pairs of a band-wise trainer's config
+    (the common keys of :mod:`engine.train.config`)."""
+    from engine.train.config import scale_weights
+
+    mask = bool(cfg["mask_zero"])
+    sources = load_sources(cfg["data"], holdout=0.0 if cfg.get("val") else float(cfg["holdout"]),
+                           bands=cfg["bands"], mask_zero=mask)
+    val_sources = (load_sources(cfg["val"], holdout=0.5, bands=cfg["bands"], mask_zero=mask)
+                   if cfg.get("val") else sources)
+    sampler = PairSampler(sources, lr_patch=int(cfg["lr_patch"]),
+                          scale_range=(float(cfg["scale_min"]), float(cfg["scale_max"])),
+                          channels=1, seed=int(cfg["seed"]),
+                          max_invalid=float(cfg["max_invalid"]),
+                          scale_weights=scale_weights(cfg),
+                          per_axis=float(cfg.get("per_axis") or 0.0))
+    val = validation_pairs(val_sources, lr_patch=int(cfg["val_patch"]),
+                           scales=[s if isinstance(s, (int, float)) else tuple(s)
+                                   for s in cfg["val_scales"]],
+                           per_source=int(cfg["val_per_source"]), channels=1,
+                           max_invalid=float(cfg["max_invalid"]))
+    return sampler, val
+
+
+def stack_pairs(pairs: Sequence[Pair]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(hr (B, C, H, W), lr (B, C, h, w), valid (B, 1, H, W) float) of same-scale pairs.
+
+    The sampler's random transposes turn an H x W per-axis crop into W x H; those are transposed
+    back (one more dihedral augmentation), so any batch of one scale stacks.
+    """
+    shape = pairs[0].hr.shape[-2:]
+    fit = [(p.hr, p.lr, p.valid) if p.hr.shape[-2:] == shape else
+           (p.hr.transpose(-1, -2), p.lr.transpose(-1, -2), p.valid.transpose(-1, -2))
+           for p in pairs]
+    return (torch.stack([f[0] for f in fit]), torch.stack([f[1] for f in fit]),
+            torch.stack([f[2] for f in fit])[:, None].float())
 
 
 def degrade(hr: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -51,6 +51,9 @@ from engine.models.moe.sampler import sample
 from engine.models.sr_model import SRModel
 from engine.progress import Log, Metric, Progress, ProgressCallback, ignore
 from engine.schedulers.ddim import DDIMScheduler
+from engine.train.common import jsonable, load_state, psnr, save_state, start_run
+from engine.train.config import band_wise, learning_rate
+from engine.train.data import band_wise_data, stack_pairs
 
 DEFAULTS: dict[str, Any] = {
     "family": "moe", "out": "build/train/moe", "lr_patch": 24, "batch_size": 8,
@@ -61,30 +64,6 @@ DEFAULTS: dict[str, Any] = {
     "ema": 0.995, "balance_weight": 0.01, "z_weight": 1e-3,
     "model": {"channels": [32, 48]}, "scheduler": dict(DEFAULT_SCHEDULER),
 }
-
-
-def _config(config: Mapping[str, Any] | str | Path) -> dict[str, Any]:
-    from engine.train import config as cfgmod
-
-    if isinstance(config, (str, Path)):
-        config = cfgmod.load_yaml(config)
-    cfg = cfgmod.merge(DEFAULTS, dict(config))
-    if not cfg.get("data"):
-        raise ParameterError("the MoE training config needs 'data': a list of raster files")
-    if cfg.get("channels", 1) != 1:
-        raise ParameterError("MoE-DiffSR is a band-wise model: use channels 1")
-    return cfg
-
-
-def _lr_at(cfg: dict[str, Any], step: int, total: int) -> float:
-    peak, low = float(cfg["lr"]), float(cfg["lr_min"])
-    warm = int(cfg.get("warmup_iters") or 0)
-    if step < warm:
-        return peak * (step + 1) / warm
-    if cfg["schedule"] == "constant":
-        return peak
-    frac = (step - warm) / max(total - warm, 1)
-    return low + 0.5 * (peak - low) * (1 + math.cos(math.pi * min(frac, 1.0)))
 
 
 @dataclass
@@ -98,15 +77,8 @@ class Batch:
 
     @classmethod
     def of(cls, pairs: list[Any], base: SRModel | None, device: torch.device) -> Batch:
-        # The sampler's random transposes turn an H x W per-axis crop into W x H: transposing
-        # it back (one more dihedral augmentation) makes the batch stackable.
-        shape = pairs[0].hr.shape[-2:]
-        fit = [(p.hr, p.lr, p.valid) if p.hr.shape[-2:] == shape else
-               (p.hr.transpose(-1, -2), p.lr.transpose(-1, -2), p.valid.transpose(-1, -2))
-               for p in pairs]
-        hr = torch.stack([f[0] for f in fit]).to(device) * 2 - 1
-        lr = torch.stack([f[1] for f in fit]).to(device) * 2 - 1
-        valid = torch.stack([f[2] for f in fit])[:, None].float().to(device)
+        hr, lr, valid = (t.to(device) for t in stack_pairs(pairs))
+        hr, lr = hr * 2 - 1, lr * 2 - 1
         return cls(hr, lr, base_upsample(base, lr, tuple(hr.shape[-2:])), valid)
 
     @property
@@ -133,8 +105,7 @@ def diffusion_loss(net: MoEDiffSRNet, scheduler: DDIMScheduler, batch: Batch, t:
 
 def _psnr(a: torch.Tensor, b: torch.Tensor, valid: torch.Tensor) -> float:
     """PSNR in dB of [-1, 1] images over valid pixels, on the [0, 1] scale."""
-    mse = (((a.clamp(-1, 1) - b) / 2).pow(2) * valid).sum() / valid.sum().clamp_min(1)
-    return float(10 * torch.log10(1 / mse.clamp_min(1e-12)))
+    return psnr((a + 1) / 2, (b + 1) / 2, 0, valid > 0.5)
 
 
 @dataclass
@@ -157,15 +128,15 @@ class Validation:
 
     @torch.no_grad()
     def __call__(self, net: MoEDiffSRNet, scheduler: DDIMScheduler) -> dict[str, float]:
-        loss = psnr = psnr_base = 0.0
+        loss = psnr_t0 = psnr_base = 0.0
         for batch, t, noise in self.items:
             mse, _ = diffusion_loss(net, scheduler, batch, t, noise)
             loss += float(mse)
             out = sample(net, scheduler, batch.lr, batch.up, steps=self.steps, temperature=0.0)
-            psnr += _psnr(out, batch.hr, batch.valid)
+            psnr_t0 += _psnr(out, batch.hr, batch.valid)
             psnr_base += _psnr(batch.up, batch.hr, batch.valid)
         n = max(len(self.items), 1)
-        return {"val_loss": loss / n, "val_psnr_t0": psnr / n, "val_psnr_base": psnr_base / n}
+        return {"val_loss": loss / n, "val_psnr_t0": psnr_t0 / n, "val_psnr_base": psnr_base / n}
 
 
 @dataclass
@@ -181,18 +152,13 @@ class RunState:
     history: list[dict[str, Any]] = field(default_factory=list)
 
     def save(self, path: Path, sampler: Any) -> None:
-        tmp = path.with_suffix(".tmp")
-        torch.save({"net": self.net.state_dict(), "ema": self.ema.state_dict(),
-                    "opt": self.opt.state_dict(), "gen": self.gen.get_state(),
-                    "sampler": sampler.state(), "step": self.step, "best": self.best,
-                    "history": self.history, "args": dict(self.net.args)}, tmp)
-        tmp.replace(path)  # never a half-written state file
+        save_state(path, {"net": self.net.state_dict(), "ema": self.ema.state_dict(),
+                          "opt": self.opt.state_dict(), "gen": self.gen.get_state(),
+                          "sampler": sampler.state(), "step": self.step, "best": self.best,
+                          "history": self.history, "args": dict(self.net.args)})
 
     def restore(self, path: str | Path, sampler: Any) -> None:
-        st = torch.load(path, map_location="cpu", weights_only=False)
-        if dict(st.get("args", {})) != dict(self.net.args):
-            raise ParameterError(f"'{path}' was written for other model settings: resume with "
-                                 "the config it was started with")
+        st = load_state(path, self.net.args)
         self.net.load_state_dict(st["net"])
         self.ema.load_state_dict(st["ema"])
         self.opt.load_state_dict(st["opt"])
@@ -228,35 +194,13 @@ def _network(cfg: dict[str, Any]) -> MoEDiffSRNet:
     return net
 
 
-def _data(cfg: dict[str, Any]) -> tuple[Any, list[Any]]:
-    """The training pair sampler and the fixed validation pairs."""
-    from engine.train.data import PairSampler, load_sources, validation_pairs
-
-    mask = bool(cfg["mask_zero"])
-    sources = load_sources(cfg["data"], holdout=0.0 if cfg.get("val") else float(cfg["holdout"]),
-                           bands=cfg["bands"], mask_zero=mask)
-    val_sources = (load_sources(cfg["val"], holdout=0.5, bands=cfg["bands"], mask_zero=mask)
-                   if cfg.get("val") else sources)
-    sampler = PairSampler(sources, lr_patch=int(cfg["lr_patch"]),
-                          scale_range=(float(cfg["scale_min"]), float(cfg["scale_max"])),
-                          channels=1, seed=int(cfg["seed"]),
-                          max_invalid=float(cfg["max_invalid"]),
-                          scale_weights=_scale_weights(cfg.get("scale_weights")),
-                          per_axis=float(cfg.get("per_axis") or 0.0))
-    val = validation_pairs(val_sources, lr_patch=int(cfg["val_patch"]),
-                           scales=tuple(float(s) for s in cfg["val_scales"]),
-                           per_source=int(cfg["val_per_source"]), channels=1,
-                           max_invalid=float(cfg["max_invalid"]))
-    return sampler, val
-
-
 def _train_step(state: RunState, cfg: dict[str, Any], sched: DDIMScheduler, batch: Batch,
                 total: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """One optimiser step and the EMA update; returns the loss terms."""
     net, opt = state.net, state.opt
     net.train()
     for group in opt.param_groups:
-        group["lr"] = _lr_at(cfg, state.step - 1, total)
+        group["lr"] = learning_rate(cfg, state.step - 1, total)
     t = sched.sample_timesteps(batch.hr.shape[0], generator=state.gen).to(batch.hr.device)
     noise = torch.randn(batch.hr.shape, generator=state.gen).to(batch.hr.device)
     mse, aux = diffusion_loss(net, sched, batch, t, noise)
@@ -281,18 +225,11 @@ def _train_step(state: RunState, cfg: dict[str, Any], sched: DDIMScheduler, batc
 def train(config: Mapping[str, Any] | str | Path,
           progress: ProgressCallback = ignore) -> Path:
     """Train (or fine-tune, or resume) MoE-DiffSR; returns the path of the best checkpoint."""
-    from engine.device import resolve_device
-
-    cfg = _config(config)
-    torch.manual_seed(int(cfg["seed"]))
-    if cfg.get("threads"):
-        torch.set_num_threads(int(cfg["threads"]))
-    device = resolve_device(cfg.get("device") or "auto")
-    out = Path(cfg["out"])
-    out.mkdir(parents=True, exist_ok=True)
+    cfg = band_wise(DEFAULTS, config, "MoE-DiffSR")
+    device, _seed, out = start_run(cfg)
     (out / "config.json").write_text(json.dumps(cfg, indent=2, default=str), encoding="utf-8")
     base, base_entry = _load_base(cfg.get("base"), device)
-    sampler, val_pairs = _data(cfg)
+    sampler, val_pairs = band_wise_data(cfg)
     sched = DDIMScheduler(**{**DEFAULT_SCHEDULER, **dict(cfg["scheduler"] or {})})
     net = _network(cfg).to(device)
     ema = copy.deepcopy(net).eval()
@@ -338,7 +275,7 @@ def train(config: Mapping[str, Any] | str | Path,
             (out / "history.json").write_text(json.dumps(state.history, indent=1),
                                               encoding="utf-8")
             ck = make_checkpoint(ema, sched, base=base_entry, step=step,
-                                 val_loss=scores["val_loss"], config=_jsonable(cfg))
+                                 val_loss=scores["val_loss"], config=jsonable(cfg))
             torch.save(ck, out / "moe-last.pth")
             if scores["val_loss"] < state.best:
                 state.best = scores["val_loss"]
@@ -351,18 +288,6 @@ def train(config: Mapping[str, Any] | str | Path,
                              f"{out / 'moe-state.pth'}", "warning"))
             break
     return best_path
-
-
-def _scale_weights(spec: Any) -> dict[tuple[float, float], float] | None:
-    if not spec:
-        return None
-    if isinstance(spec, dict):
-        return {tuple(k): float(v) for k, v in spec.items()}  # type: ignore[misc]
-    return {(float(lo), float(hi)): float(w) for lo, hi, w in spec}
-
-
-def _jsonable(cfg: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps(cfg, default=str))
 
 
 __all__ = ["DEFAULTS", "diffusion_loss", "train"]

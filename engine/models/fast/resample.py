@@ -74,8 +74,8 @@ def resample_t(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor,
                col_gain: torch.Tensor | None = None) -> torch.Tensor:
     """:func:`resample`, returned transposed and contiguous: (B, C, W, H). Sums of several
     resamplings are cheapest in this layout (one transpose at the end)."""
-    iy, wy = taps(rows, x.shape[-2], kernel)
-    ix, wx = taps(cols, x.shape[-1], kernel)
+    iy, wy = taps(rows.to(x.device), x.shape[-2], kernel)
+    ix, wx = taps(cols.to(x.device), x.shape[-1], kernel)
     if row_gain is not None:
         wy = wy.to(row_gain.dtype)[None] * row_gain[:, :, None]
     if col_gain is not None:
