@@ -73,6 +73,7 @@ demo: setup
 
 bench: setup
 	$(PY) -m engine bench --out $(BUILD)/bench
+	$(PY) -m engine.bench.throughput $(BUILD)/bench/throughput.json
 
 zip: $(BUILD)/$(PLUGIN).zip
 

@@ -53,6 +53,8 @@ from arbsr_qgis.gui.dock_state import (
     SCALE_STEP,
     DockState,
     describe,
+    describe_duration,
+    estimate_seconds,
     output_geometry,
     scale_to_slider,
     slider_to_scale,
@@ -143,6 +145,7 @@ class ArbsrDock(QgsDockWidget):
             "Also add a layer with the per-pixel spread of 4 samples (standard deviation, in "
             "the output's units): bright where the model is unsure. Takes 4 times as long."))
         form.addRow(self.uncertainty)
+        self.uncertainty.toggled.connect(self.update_info)
         self.model.currentTextChanged.connect(self.model_changed)
         self.device = QComboBox(body)
         self.device.addItems(list(settings.DEVICES))
@@ -279,8 +282,10 @@ class ArbsrDock(QgsDockWidget):
         self.model_changed()
 
     def model_card(self) -> dict:
-        """The model card of the chosen model ({} for the default and unknown names)."""
+        """The model card of the chosen model ({} for unknown names)."""
         name = self.model.currentText()
+        if name == DEFAULT_MODEL:
+            name = "lmlte-default"
         for card in engine_client.list_models(models_dir=settings.models_dir()):
             if card.get("name") == name:
                 return card
@@ -297,6 +302,7 @@ class ArbsrDock(QgsDockWidget):
         if has_detail:
             self.detail.setValue(int(round(float(options["temperature"]) * 100)))
         self.uncertainty.setVisible(diffusion)
+        self.update_info()
 
     def checked_layer_ids(self) -> list[str]:
         ids = []
@@ -358,6 +364,13 @@ class ArbsrDock(QgsDockWidget):
                                                        geometry=describe(geo, units))
         if len(ids) > 1:
             text += " " + self.tr("(+{count} more layers)").format(count=len(ids) - 1)
+        card = self.model_card()
+        samples = 4 if self.uncertainty.isVisibleTo(self) and self.uncertainty.isChecked() else 1
+        seconds = estimate_seconds(card.get("speed"), geo.width, geo.height, layer.bandCount(),
+                                   self.spin.value(), samples)
+        if seconds is not None:
+            text += "\n" + self.tr("Time: {duration} on a 2-core CPU (less on a GPU)").format(
+                duration=describe_duration(seconds))
         self.info.setText(text)
 
     # --- running ----------------------------------------------------------------------------

@@ -55,6 +55,37 @@ def describe(geometry: Geometry, units: str = "") -> str:
     return f"{text} {units}" if units else text
 
 
+def estimate_seconds(speed: dict | None, width: int, height: int, bands: int,
+                     scale: float, samples: int = 1) -> float | None:
+    """Rough job time from a model card's bench figures: ``speed`` = {"x2": MPix/s, "x4":
+    MPix/s} of one band (output pixels), interpolated linearly in the scale (held constant
+    outside x2..x4); band-wise models take one pass per band, uncertainty layers one per sample.
+    None without figures."""
+    try:
+        lo, hi = float(speed["x2"]), float(speed["x4"])  # type: ignore[index]
+    except (TypeError, KeyError, ValueError):
+        return None
+    t = min(max((scale - 2.0) / 2.0, 0.0), 1.0)
+    rate = lo + (hi - lo) * t
+    if rate <= 0:
+        return None
+    return width * height * max(bands, 1) * max(samples, 1) / 1e6 / rate
+
+
+def describe_duration(seconds: float) -> str:
+    """'about 40 s', 'about 3 min', 'about 1.5 h'."""
+    if seconds < 90:
+        text = QCoreApplication.translate("DockState", "about {n} s").format(
+            n=max(1, int(round(seconds))))
+    elif seconds < 5400:
+        text = QCoreApplication.translate("DockState", "about {n} min").format(
+            n=int(round(seconds / 60)))
+    else:
+        text = QCoreApplication.translate("DockState", "about {n} h").format(
+            n=f"{seconds / 3600:.1f}")
+    return text
+
+
 def output_name(layer_name: str, scale: float, suffix: str = "") -> str:
     """File name for one result, e.g. 'ortho_x2.5.tif' or 'ortho_x2.5_std.tif' (safe
     characters only)."""

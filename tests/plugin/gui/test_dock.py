@@ -339,3 +339,30 @@ def test_uncertainty_layer_from_the_dock(dock, two_layers, tmp_path):
     assert (std.width(), std.height()) == (layers["first ×2"].width(),
                                            layers["first ×2"].height())
     assert std.renderer().type() == "singlebandpseudocolor"
+
+
+def test_time_estimate_from_the_card_bench_figures():
+    from arbsr_qgis.gui.dock_state import describe_duration, estimate_seconds
+
+    speed = {"x2": 2.0, "x4": 4.0}
+    assert estimate_seconds(speed, 1000, 1000, 1, 2.0) == pytest.approx(0.5)
+    assert estimate_seconds(speed, 1000, 1000, 1, 3.0) == pytest.approx(1 / 3)  # 3 MPix/s
+    assert estimate_seconds(speed, 1000, 1000, 4, 8.0, samples=2) == pytest.approx(2.0)
+    assert estimate_seconds(None, 10, 10, 1, 2.0) is None
+    assert estimate_seconds({"x2": 0, "x4": 0}, 10, 10, 1, 2.0) is None
+    assert describe_duration(40) == "about 40 s" and describe_duration(600) == "about 10 min"
+    assert describe_duration(7200) == "about 2.0 h"
+
+
+def test_dock_shows_the_estimated_time(dock, two_layers):
+    dock.set_checked_layers([two_layers[0].id()])
+    dock.model.setCurrentText("default")
+    card = dock.model_card()
+    assert card["name"] == "lmlte-default" and card["speed"]["x2"] > 0
+    assert "Time: about" in dock.info.text()
+    dock.model.setCurrentText("moe")
+    dock.spin.setValue(8.0)
+    dock.uncertainty.setChecked(False)
+    one = dock.info.text()
+    dock.uncertainty.setChecked(True)
+    assert dock.info.text() != one  # four samples take longer
