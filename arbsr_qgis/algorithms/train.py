@@ -31,7 +31,7 @@ from arbsr_qgis.algorithms.base import (
 
 
 SCRATCH = "none (train from scratch)"
-FAMILIES = ("lmlte", "ldcsr", "moe")
+FAMILIES = ("lmlte", "ldcsr", "moe", "fast")
 
 
 class TrainAlgorithm(EngineAlgorithm):
@@ -96,9 +96,9 @@ class TrainAlgorithm(EngineAlgorithm):
         self.add_parameter(QgsProcessingParameterEnum(
             self.FAMILY, self.tr("Family (when training from scratch)"), options=list(FAMILIES),
             defaultValue=FAMILIES[0], usesStaticStrings=True),
-            self.tr("lmlte (fast, any scale), ldcsr (latent diffusion) or moe (mixture-of-"
-                    "experts diffusion); used when training from scratch or from a checkpoint "
-                    "file."))
+            self.tr("lmlte (implicit model, any scale), ldcsr (latent diffusion), moe (mixture-of-"
+                    "experts diffusion refiner) or fast (learned resampling at GDAL speed); used "
+                    "when training from scratch or from a checkpoint file."))
         self.add_parameter(QgsProcessingParameterNumber(
             self.EPOCHS, self.tr("Epochs"), type=integer, defaultValue=10, minValue=1),
             self.tr("Number of training epochs."))

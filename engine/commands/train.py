@@ -24,7 +24,23 @@ from engine.train import config as cfgmod
 
 HELP = "train or fine-tune a model on your own rasters (self-supervised, any band count)"
 
-FAMILIES = ("lmlte", "ldcsr", "moe", "fast")
+#: Modules of engine/train/ that are shared helpers, not a family's trainer.
+HELPERS = {"common", "config", "data"}
+
+
+def _trainers() -> tuple[str, ...]:
+    """Families with a trainer module ``engine/train/<family>.py`` (found without importing
+    them: the CLI starts without torch)."""
+    import pkgutil
+
+    import engine.train
+
+    names = {m.name for m in pkgutil.iter_modules(engine.train.__path__)} - HELPERS
+    first = ("lmlte", "ldcsr", "moe")  # the order the help has always listed
+    return tuple([f for f in first if f in names] + sorted(names - set(first)))
+
+
+FAMILIES = _trainers()
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
