@@ -406,7 +406,7 @@ def test_bundled_weights_load_and_sample() -> None:
     import engine
 
     model = engine.load_model("moe", device="cpu")
-    assert model.family == "moe" and model.options["steps"] == 20
+    assert model.family == "moe" and model.options["steps"] == 8
     lr = torch.rand(1, 2, 8, 9, generator=torch.Generator().manual_seed(0))
     a = model.upscale(lr, (13, 20), steps=2, seed=4)
     assert a.shape == (1, 2, 13, 20)
