@@ -4,149 +4,154 @@
 <context>
     <name>ArbsrDock</name>
     <message>
-        <location filename="../gui/dock.py" line="101"/>
+        <location filename="../gui/dock.py" line="103"/>
         <source>ArbSR super-resolution</source>
         <translation>Super-résolution ArbSR</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="124"/>
+        <location filename="../gui/dock.py" line="126"/>
         <source>Raster layers to upscale:</source>
         <translation>Couches raster à agrandir :</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="132"/>
+        <location filename="../gui/dock.py" line="134"/>
         <source>Model</source>
         <translation>Modèle</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="150"/>
+        <location filename="../gui/dock.py" line="153"/>
         <source>Device</source>
         <translation>Périphérique de calcul</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="166"/>
+        <location filename="../gui/dock.py" line="169"/>
         <source>Scale</source>
         <translation>Échelle</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="169"/>
+        <location filename="../gui/dock.py" line="172"/>
         <source>Output</source>
         <translation>Sortie</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="171"/>
+        <location filename="../gui/dock.py" line="174"/>
         <source>Temporary outputs</source>
         <translation>Sorties temporaires</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="178"/>
+        <location filename="../gui/dock.py" line="181"/>
         <source>Folder</source>
         <translation>Dossier</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="186"/>
+        <location filename="../gui/dock.py" line="189"/>
         <source>Run</source>
         <translation>Exécuter</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="187"/>
+        <location filename="../gui/dock.py" line="190"/>
         <source>Cancel</source>
         <translation>Annuler</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="351"/>
+        <location filename="../gui/dock.py" line="357"/>
         <source>Tick a layer to see the output size.</source>
         <translation>Cochez une couche pour voir la taille de sortie.</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="357"/>
+        <location filename="../gui/dock.py" line="363"/>
         <source>{layer}: {geometry}</source>
         <translation>{layer} : {geometry}</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="360"/>
+        <location filename="../gui/dock.py" line="366"/>
         <source>(+{count} more layers)</source>
         <translation>(+{count} autres couches)</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="368"/>
+        <location filename="../gui/dock.py" line="381"/>
         <source>ArbSR is still running; wait or press Cancel.</source>
         <translation>ArbSR est encore en cours ; attendez ou appuyez sur Annuler.</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="386"/>
+        <location filename="../gui/dock.py" line="399"/>
         <source>The ArbSR Processing provider is not loaded; re-enable the plugin.</source>
         <translation>Le fournisseur de traitements ArbSR n’est pas chargé ; réactivez l’extension.</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="403"/>
+        <location filename="../gui/dock.py" line="416"/>
         <source>Running {count} layer(s)…</source>
         <translation>Traitement de {count} couche(s)…</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="417"/>
+        <location filename="../gui/dock.py" line="430"/>
         <source>Cancelled.</source>
         <translation>Annulé.</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="419"/>
+        <location filename="../gui/dock.py" line="432"/>
         <source>see the log</source>
         <translation>voir le journal</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="420"/>
+        <location filename="../gui/dock.py" line="433"/>
         <source>ArbSR failed on &apos;{layer}&apos;: {reason}</source>
         <translation>ArbSR a échoué sur « {layer} » : {reason}</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="431"/>
+        <location filename="../gui/dock.py" line="444"/>
         <source>Done: {good} ok, {bad} failed.</source>
         <translation>Terminé : {good} réussi(s), {bad} en échec.</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="433"/>
+        <location filename="../gui/dock.py" line="446"/>
         <source>Last error: {error}</source>
         <translation>Dernière erreur : {error}</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="442"/>
+        <location filename="../gui/dock.py" line="455"/>
         <source>ArbSR wrote {path} but QGIS cannot open it.</source>
         <translation>ArbSR a écrit {path} mais QGIS ne peut pas l’ouvrir.</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="453"/>
+        <location filename="../gui/dock.py" line="466"/>
         <source>ArbSR results</source>
         <translation>Résultats ArbSR</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="464"/>
+        <location filename="../gui/dock.py" line="477"/>
         <source>Added {layer}.</source>
         <translation>{layer} ajoutée.</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="136"/>
+        <location filename="../gui/dock.py" line="138"/>
         <source>Detail of the diffusion model: left is deterministic and closest to the truth on average; right draws finer, partly invented detail.</source>
         <translation>Niveau de détail du modèle de diffusion : à gauche, déterministe et le plus proche de la réalité en moyenne ; à droite, des détails plus fins, en partie inventés.</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="139"/>
+        <location filename="../gui/dock.py" line="141"/>
         <source>Detail</source>
         <translation>Détail</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="141"/>
+        <location filename="../gui/dock.py" line="143"/>
         <source>Uncertainty layer</source>
         <translation>Couche d’incertitude</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="142"/>
+        <location filename="../gui/dock.py" line="144"/>
         <source>Also add a layer with the per-pixel spread of 4 samples (standard deviation, in the output&apos;s units): bright where the model is unsure. Takes 4 times as long.</source>
         <translation>Ajoute aussi une couche avec la dispersion par pixel de 4 tirages (écart type, dans les unités de la sortie) : claire là où le modèle est incertain. Prend 4 fois plus de temps.</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="458"/>
+        <location filename="../gui/dock.py" line="471"/>
         <source>{layer} uncertainty</source>
         <translation>{layer} incertitude</translation>
+    </message>
+    <message>
+        <location filename="../gui/dock.py" line="372"/>
+        <source>Time: {duration} on a 2-core CPU (less on a GPU)</source>
+        <translation>Durée : {duration} sur un processeur à 2 cœurs (moins sur un GPU)</translation>
     </message>
 </context>
 <context>
@@ -216,19 +221,34 @@
         <translation>{width} × {height} px, pixel {px} × {py}</translation>
     </message>
     <message>
-        <location filename="../gui/dock_state.py" line="139"/>
+        <location filename="../gui/dock_state.py" line="170"/>
         <source>Select at least one raster layer.</source>
         <translation>Sélectionnez au moins une couche raster.</translation>
     </message>
     <message>
-        <location filename="../gui/dock_state.py" line="141"/>
+        <location filename="../gui/dock_state.py" line="172"/>
         <source>Choose an output folder, or tick &apos;Temporary outputs&apos;.</source>
         <translation>Choisissez un dossier de sortie, ou cochez « Sorties temporaires ».</translation>
     </message>
     <message>
-        <location filename="../gui/dock_state.py" line="144"/>
+        <location filename="../gui/dock_state.py" line="175"/>
         <source>The scale must be between {low} and {high}.</source>
         <translation>L’échelle doit être comprise entre {low} et {high}.</translation>
+    </message>
+    <message>
+        <location filename="../gui/dock_state.py" line="78"/>
+        <source>about {n} s</source>
+        <translation>environ {n} s</translation>
+    </message>
+    <message>
+        <location filename="../gui/dock_state.py" line="81"/>
+        <source>about {n} min</source>
+        <translation>environ {n} min</translation>
+    </message>
+    <message>
+        <location filename="../gui/dock_state.py" line="84"/>
+        <source>about {n} h</source>
+        <translation>environ {n} h</translation>
     </message>
 </context>
 <context>
@@ -759,11 +779,6 @@ Traitement long : la progression et la perte d’entraînement s’affichent au 
         <translation>Un fichier de poids (.pth, .ckpt) de départ ; sa famille est donnée dans Famille.</translation>
     </message>
     <message>
-        <location filename="../algorithms/train.py" line="96"/>
-        <source>lmlte (fast, any scale), ldcsr (latent diffusion) or moe (mixture-of-experts diffusion); used when training from scratch or from a checkpoint file.</source>
-        <translation>lmlte (rapide, toute échelle), ldcsr (diffusion latente) ou moe (diffusion à mélange d’experts) ; utilisée pour un entraînement depuis zéro ou depuis un fichier de poids.</translation>
-    </message>
-    <message>
         <location filename="../algorithms/train.py" line="102"/>
         <source>Epochs</source>
         <translation>Époques</translation>
@@ -847,6 +862,11 @@ Traitement long : la progression et la perte d’entraînement s’affichent au 
         <location filename="../algorithms/train.py" line="135"/>
         <source>Folder that receives the checkpoints (epoch-last.pth, epoch-best.pth, official layout); created when missing.</source>
         <translation>Dossier qui reçoit les fichiers de poids (epoch-last.pth, epoch-best.pth, format officiel) ; créé s’il n’existe pas.</translation>
+    </message>
+    <message>
+        <location filename="../algorithms/train.py" line="96"/>
+        <source>lmlte (implicit model, any scale), ldcsr (latent diffusion), moe (mixture-of-experts diffusion refiner) or fast (learned resampling at GDAL speed); used when training from scratch or from a checkpoint file.</source>
+        <translation>lmlte (modèle implicite, toute échelle), ldcsr (diffusion latente), moe (affinage par diffusion à mélange d’experts) ou fast (rééchantillonnage appris à la vitesse de GDAL) ; utilisée pour un entraînement à partir de zéro ou d’un fichier de poids.</translation>
     </message>
 </context>
 <context>

@@ -21,7 +21,8 @@ from rasters import smooth_image, write_geotiff
 from tests.plugin.conftest import engine_calls, needs_engine, wait_for
 
 PARAMS = {"INPUT", "MODEL", "CHECKPOINT", "SCALE", "TARGET_RESOLUTION", "BANDS", "DEVICE",
-          "TILE_SIZE", "SEED", "STEPS", "WORKERS", "RAY_ADDRESS", "OVERWRITE", "OUTPUT"}
+          "TILE_SIZE", "SEED", "STEPS", "TEMPERATURE", "SAMPLES", "WORKERS", "RAY_ADDRESS",
+          "OVERWRITE", "OUTPUT", "UNCERTAINTY"}
 
 
 def alg():
