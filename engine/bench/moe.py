@@ -247,10 +247,13 @@ def _shaved(a: np.ndarray, scale: int) -> np.ndarray:
     return np.clip(a, 0, 1)[s:-s, s:-s]
 
 
-def evaluate(device: str = "cpu", scales: tuple[int, ...] = SCALES,
-             model: str = "moe") -> dict[str, Any]:
+def evaluate(device: str = "cpu", scales: tuple[int, ...] = SCALES, model: str = "moe",
+             temperatures: tuple[float, ...] = (), default_temperature: float | None = None
+             ) -> dict[str, Any]:
     """The model card's tables (module docstring): quality per data set, method and scale,
-    the uncertainty ranking and the expert usage. ``model``: the moe name or checkpoint."""
+    the uncertainty ranking and the expert usage. ``model``: the moe name or checkpoint;
+    ``temperatures``: more temperatures to score besides 0, the default and 1;
+    ``default_temperature``: instead of the card's."""
     import torch
     from scipy.stats import spearmanr
 
@@ -260,8 +263,9 @@ def evaluate(device: str = "cpu", scales: tuple[int, ...] = SCALES,
     torch.set_num_threads(threads())
     lmlte = engine.load_model("lmlte-default", device=device)
     moe = engine.load_model(model, device=device)
-    default_t = float(moe.describe()["temperature"])
-    temps = sorted({0.0, default_t, 1.0})
+    default_t = float(moe.describe()["temperature"] if default_temperature is None
+                      else default_temperature)
+    temps = sorted({0.0, default_t, 1.0, *temperatures})
     net = moe.module
     usage = UsageStats(len(net.moe_blocks()), net.args["num_experts"])
     tables: dict[str, Any] = {}
