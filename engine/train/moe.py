@@ -290,4 +290,16 @@ def train(config: Mapping[str, Any] | str | Path,
     return best_path
 
 
-__all__ = ["DEFAULTS", "diffusion_loss", "train"]
+def export_half(src: str | Path, dst: str | Path) -> None:
+    """Write a trained checkpoint again with float16 network weights (the file that ships).
+
+    The embedded base model is kept as it is (it is the bundled default model's own file);
+    loading casts the weights back to float32.
+    """
+    ck = torch.load(src, map_location="cpu", weights_only=True)
+    sd = ck["model"]["sd"]
+    ck["model"]["sd"] = {k: (v.half() if v.is_floating_point() else v) for k, v in sd.items()}
+    torch.save(ck, dst)
+
+
+__all__ = ["DEFAULTS", "diffusion_loss", "export_half", "train"]

@@ -99,8 +99,9 @@ class MoEModel(SRModel):
                 The noise is drawn by a ``torch.Generator`` on the model's device.
             steps: DDIM steps (default from the model card, else 8).
             eta: DDIM stochasticity of this call (default: the card's ``eta`` option, else 0).
-            temperature: weight of the sampling noise, 0..1 (default: the card's
-                ``temperature`` option, else 1); 0 gives a deterministic result.
+            temperature: weight of the sampled detail, 0..1 (default: the card's
+                ``temperature`` option, else 1); 0 gives the deterministic conditional mean
+                (see ``sampler``).
 
         Returns:
             (B, C, H, W) float32.
