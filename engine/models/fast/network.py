@@ -17,6 +17,7 @@ and 3K multiply-adds; the CNN runs on the LR grid (a quarter of the pixels at x2
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from engine.models.fast.resample import phase, resample_t
@@ -45,8 +46,7 @@ class FastSRNet(nn.Module):
         for i in range(layers):
             last = i == layers - 1
             out = features * in_channels if last else channels
-            # Zero padding is the cheap one; inside a raster the halo hides it anyway.
-            convs.append(nn.Conv2d(width, out, 3, padding=1))
+            convs.append(nn.Conv2d(width, out, 3))  # valid: the input is padded once, below
             if not last:
                 convs.append(nn.ReLU(inplace=True))
             width = out
@@ -74,7 +74,11 @@ class FastSRNet(nn.Module):
         a = self.rows(py.to(dev, dtype)).t().repeat(c, 1)  # (C*K, H)
         bx = self.cols(px.to(dev, dtype)).t().repeat(c, 1)  # (C*K, W)
         # The phase bases ride on the resampling weights: no full-size products of their own.
-        corr = resample_t(self.body(lr), rows, cols, "linear", row_gain=a, col_gain=bx)
+        # Edge replication once for the whole CNN (cheaper than padding every layer, and raster
+        # edges see continued content instead of zeros).
+        r = int(self.args["layers"])
+        feats = self.body(F.pad(lr, (r, r, r, r), mode="replicate"))
+        corr = resample_t(feats, rows, cols, "linear", row_gain=a, col_gain=bx)
         corr = corr.reshape(b, c, self.features, *corr.shape[-2:])
         out = resample_t(lr, rows, cols, "cubic")
         for k in range(self.features):

@@ -107,3 +107,18 @@ def test_train_smoke_beats_its_cubic_base_on_a_raster(tmp_path: Path,
     assert resumed == best
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     assert [h["step"] for h in history] == [60, 120, 180]
+
+
+@pytest.mark.parametrize("sx, sy", [(2, 2), (4, 4), (1.5, 4), (3, 1)])
+def test_bundled_weights_beat_gdal_lanczos_on_held_out_worldview2(wv2_pan_crop, wv2_mul_crop,
+                                                                  sx: float, sy: float) -> None:
+    """The shipped ``fast`` above GDAL cubic and lanczos, per-axis too, through the pipeline."""
+    import engine
+    from engine.commands.evaluate import evaluate
+    from engine.pipeline import Scale
+
+    model = engine.load_model("fast", device="cpu")
+    for crop in (wv2_pan_crop, wv2_mul_crop):
+        m = evaluate(str(crop), model, scale=Scale(sx, sy))["methods"]
+        ours = m["fast"]["psnr"]
+        assert ours > m["gdal-lanczos"]["psnr"] > m["gdal-cubic"]["psnr"] - 0.5, (crop, m)
