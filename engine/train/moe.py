@@ -222,12 +222,9 @@ def _train_step(state: RunState, cfg: dict[str, Any], sched: DDIMScheduler, batc
     return mse, aux
 
 
-def train(config: Mapping[str, Any] | str | Path,
-          progress: ProgressCallback = ignore) -> Path:
-    """Train (or fine-tune, or resume) MoE-DiffSR; returns the path of the best checkpoint."""
-    cfg = band_wise(DEFAULTS, config, "MoE-DiffSR")
-    device, _seed, out = start_run(cfg)
-    (out / "config.json").write_text(json.dumps(cfg, indent=2, default=str), encoding="utf-8")
+def _setup(cfg: dict[str, Any], device: torch.device, progress: ProgressCallback
+           ) -> tuple[RunState, Any, DDIMScheduler, SRModel | None, dict | None, Validation]:
+    """Base model, data, scheduler, network, EMA and optimiser, resumed when asked."""
     base, base_entry = _load_base(cfg.get("base"), device)
     sampler, val_pairs = band_wise_data(cfg)
     sched = DDIMScheduler(**{**DEFAULT_SCHEDULER, **dict(cfg["scheduler"] or {})})
@@ -242,19 +239,63 @@ def train(config: Mapping[str, Any] | str | Path,
         state.restore(cfg["resume"], sampler)
         progress(Log(f"resumed at step {state.step}"))
     validate = Validation.of(val_pairs, sched, base, device, int(cfg["val_steps"]))
+    return state, sampler, sched, base, base_entry, validate
+
+
+@dataclass
+class _Usage:
+    """Expert usage summed between validations."""
+
+    total: torch.Tensor | None = None
+    count: int = 0
+
+    def add(self, net: MoEDiffSRNet) -> None:
+        usage = net.expert_usage().detach().cpu()
+        self.total = usage if self.total is None else self.total + usage
+        self.count += 1
+
+    def take(self) -> list:
+        mean = (self.total / max(self.count, 1)).tolist() if self.total is not None else []
+        self.total, self.count = None, 0
+        return mean
+
+
+def _end_of_epoch(state: RunState, cfg: dict[str, Any], out: Path, sched: DDIMScheduler,
+                  base_entry: dict | None, validate: Validation, sampler: Any,
+                  record: dict[str, Any], progress: ProgressCallback) -> None:
+    """Validate the EMA weights, log, write moe-last/-best and the resume state."""
+    scores = validate(state.ema, sched)
+    for key, value in scores.items():
+        progress(Metric(key, value, state.step))
+    state.history.append({"step": state.step, **record, **scores})
+    (out / "history.json").write_text(json.dumps(state.history, indent=1), encoding="utf-8")
+    ck = make_checkpoint(state.ema, sched, base=base_entry, step=state.step,
+                         val_loss=scores["val_loss"], config=jsonable(cfg))
+    torch.save(ck, out / "moe-last.pth")
+    if scores["val_loss"] < state.best:
+        state.best = scores["val_loss"]
+        torch.save(ck, out / "moe-best.pth")
+        progress(Log(f"step {state.step}: validation loss {state.best:.4f} (best)"))
+    state.save(out / "moe-state.pth", sampler)
+
+
+def train(config: Mapping[str, Any] | str | Path,
+          progress: ProgressCallback = ignore) -> Path:
+    """Train (or fine-tune, or resume) MoE-DiffSR; returns the path of the best checkpoint."""
+    cfg = band_wise(DEFAULTS, config, "MoE-DiffSR")
+    device, _seed, out = start_run(cfg)
+    (out / "config.json").write_text(json.dumps(cfg, indent=2, default=str), encoding="utf-8")
+    state, sampler, sched, base, base_entry, validate = _setup(cfg, device, progress)
     per_epoch = int(cfg["iters_per_epoch"])
     total = int(cfg["epochs"]) * per_epoch
     budget = float(cfg["time_limit_min"]) * 60 if cfg.get("time_limit_min") else math.inf
-    start, best_path = time.perf_counter(), out / "moe-best.pth"
-    usage_sum, usage_n = None, 0
+    start, usage = time.perf_counter(), _Usage()
     while state.step < total:
         state.step += 1
         step = state.step
         batch = Batch.of(sampler.batch(int(cfg["batch_size"]), same_scale=True), base, device)
         mse, aux = _train_step(state, cfg, sched, batch, total)
-        usage = net.expert_usage().detach().cpu()
-        usage_sum = usage if usage_sum is None else usage_sum + usage
-        usage_n += 1
+        usage.add(state.net)
         elapsed = time.perf_counter() - start
         if step % 20 == 0:
             progress(Metric("loss", float(mse.detach()), step))
@@ -263,31 +304,17 @@ def train(config: Mapping[str, Any] | str | Path,
                               f"step {step}/{total}"))
         last = step == total or elapsed >= budget
         if step % per_epoch == 0 or last:
-            scores = validate(ema, sched)
-            for key, value in scores.items():
-                progress(Metric(key, value, step))
-            mean_usage = (usage_sum / max(usage_n, 1)).tolist() if usage_sum is not None else []
-            usage_sum, usage_n = None, 0
-            state.history.append({"step": step, "loss": float(mse.detach()), **scores,
-                                  "balance": float(aux["balance"].detach()),
-                                  "z": float(aux["z"].detach()), "minutes": elapsed / 60,
-                                  "usage": mean_usage})
-            (out / "history.json").write_text(json.dumps(state.history, indent=1),
-                                              encoding="utf-8")
-            ck = make_checkpoint(ema, sched, base=base_entry, step=step,
-                                 val_loss=scores["val_loss"], config=jsonable(cfg))
-            torch.save(ck, out / "moe-last.pth")
-            if scores["val_loss"] < state.best:
-                state.best = scores["val_loss"]
-                torch.save(ck, best_path)
-                progress(Log(f"step {step}: validation loss {state.best:.4f} (best)"))
-            state.save(out / "moe-state.pth", sampler)
+            record = {"loss": float(mse.detach()), "balance": float(aux["balance"].detach()),
+                      "z": float(aux["z"].detach()), "minutes": elapsed / 60,
+                      "usage": usage.take()}
+            _end_of_epoch(state, cfg, out, sched, base_entry, validate, sampler, record,
+                          progress)
         if last:
             if elapsed >= budget and step < total:
                 progress(Log(f"time limit reached after {step} steps; continue with --resume "
                              f"{out / 'moe-state.pth'}", "warning"))
             break
-    return best_path
+    return out / "moe-best.pth"
 
 
 def export_half(src: str | Path, dst: str | Path) -> None:
