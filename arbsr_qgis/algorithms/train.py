@@ -31,6 +31,15 @@ from arbsr_qgis.algorithms.base import (
 
 
 SCRATCH = "none (train from scratch)"
+#: The model fine-tuning starts from unless the user picks another: the bundled default.
+DEFAULT_START = "lmlte-default"
+
+
+def _default_start(options: list[str]) -> str:
+    """The bundled default model when listed, else the first listed model, else scratch."""
+    if DEFAULT_START in options:
+        return DEFAULT_START
+    return options[1] if len(options) > 2 else SCRATCH
 FAMILIES = ("lmlte", "ldcsr", "moe", "fast")
 
 
@@ -84,7 +93,7 @@ class TrainAlgorithm(EngineAlgorithm):
         options = [SCRATCH, *model_names(), CUSTOM_MODEL]
         self.add_parameter(QgsProcessingParameterEnum(
             self.MODEL, self.tr("Start from model"), options=options,
-            defaultValue=options[1] if len(options) > 2 else SCRATCH, usesStaticStrings=True),
+            defaultValue=_default_start(options), usesStaticStrings=True),
             self.tr("The registered model whose weights (and family) training starts from, "
                     "'custom checkpoint file' to start from the file in Checkpoint, or "
                     "'none (train from scratch)' with Family."))
