@@ -38,21 +38,6 @@ def models_dir(tmp_path_factory, monkeypatch) -> Path:
 
 
 @pytest.fixture
-def run_cli(capsys):
-    """Call engine.cli.main in-process; returns (code, stdout, stderr); restores signal handlers."""
-    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-
-    def call(*argv: str) -> tuple[int, str, str]:
-        code = cli.main([str(a) for a in argv])
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    yield call
-    for s, h in saved.items():
-        signal.signal(s, h)
-
-
-@pytest.fixture
 def raster(tmp_path) -> Path:
     data = (smooth_image(48, 40, 2) * 3000 + 10).astype(np.uint16)
     return write_geotiff(tmp_path / "in.tif", data, nodata=0)

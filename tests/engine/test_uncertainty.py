@@ -1,6 +1,6 @@
 """Diffusion detail control and uncertainty layer through the CLI, on real GeoTIFFs.
 
-``--temperature`` scales the sampling noise of the ``moe`` model (0 = deterministic);
+``--temperature`` weighs the sampled detail of the ``moe`` model (0 = deterministic);
 ``--samples K --uncertainty PATH`` writes the per-pixel standard deviation over K samples on the
 output's grid, in the output's data units, with nodata where the output is nodata, while the
 output stays the ``--seed`` sample.
@@ -8,10 +8,7 @@ output stays the ``--seed`` sample.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import signal
 from pathlib import Path
 
 import numpy as np
@@ -19,24 +16,19 @@ import pytest
 from osgeo import gdal
 
 from rasters import smooth_image, write_geotiff
-from engine import cli
 from engine.pipeline.sink import UNCERTAINTY_NODATA
 
 gdal.UseExceptions()
 
 
-def run(*argv: object) -> tuple[int, list[dict], str]:
-    """engine.cli.main in-process with JSON progress: (exit code, events, stderr)."""
-    handlers = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
-    out, err = io.StringIO(), io.StringIO()
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = cli.main([str(a) for a in argv] + ["--progress", "json"])
-    finally:
-        signal.signal(signal.SIGTERM, handlers[0])
-        signal.signal(signal.SIGINT, handlers[1])
-    events = [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
-    return code, events, err.getvalue()
+@pytest.fixture
+def run(run_cli):
+    """The CLI in-process with JSON progress: (exit code, events, stderr)."""
+    def call(*argv: object) -> tuple[int, list[dict], str]:
+        code, out, err = run_cli(*argv, "--progress", "json")
+        return code, [json.loads(line) for line in out.splitlines() if line.strip()], err
+
+    return call
 
 
 def read(path: Path) -> np.ndarray:
@@ -56,7 +48,7 @@ def src(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_uncertainty_layer_grid_units_and_nodata(tmp_path: Path, src: Path) -> None:
+def test_uncertainty_layer_grid_units_and_nodata(tmp_path: Path, src: Path, run) -> None:
     out, unc, plain = tmp_path / "out.tif", tmp_path / "std.tif", tmp_path / "plain.tif"
     code, events, err = run("upscale", src, out, "--model", "moe", "--scale", "2",
                             "--steps", "2", "--seed", "7", "--samples", "3",
@@ -86,8 +78,8 @@ def test_uncertainty_layer_grid_units_and_nodata(tmp_path: Path, src: Path) -> N
     assert 0.5 < float(np.median(valid)) < 3000
 
 
-def test_temperature_zero_is_deterministic_and_its_spread_is_zero(tmp_path: Path,
-                                                                  src: Path) -> None:
+def test_temperature_zero_is_deterministic_and_its_spread_is_zero(tmp_path: Path, src: Path,
+                                                                  run) -> None:
     outs = []
     for seed in (1, 2):
         out, unc = tmp_path / f"t0-{seed}.tif", tmp_path / f"std-{seed}.tif"
@@ -110,7 +102,7 @@ def test_temperature_zero_is_deterministic_and_its_spread_is_zero(tmp_path: Path
     (["--model", "moe", "--uncertainty", "{tmp}/out.tif"], "another file"),
     (["--model", "moe", "--uncertainty", "{tmp}/u.png"], "GeoTIFF"),
 ])
-def test_bad_sampling_options_are_refused_in_one_line(tmp_path: Path, src: Path,
+def test_bad_sampling_options_are_refused_in_one_line(tmp_path: Path, src: Path, run,
                                                       argv: list[str], message: str) -> None:
     out = tmp_path / "out.tif"
     code, _, err = run("upscale", src, out, "--scale", "2",

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +18,6 @@ import pytest
 import torch
 from osgeo import gdal
 
-from engine import cli
 from engine.models import registry
 from rasters import ROOT, smooth_image, write_geotiff
 from tests.engine.models.ldcsr.ldcsr_helpers import DATA as LDCSR_DATA
@@ -35,21 +33,6 @@ def user_dir(tmp_path, monkeypatch) -> Path:
     monkeypatch.delenv("ARBSR_MODELS_DIR", raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     return tmp_path / "data" / "arbsr" / "models"
-
-
-@pytest.fixture
-def run_cli(capsys):
-    """Call engine.cli.main in-process; returns (code, stdout, stderr); restores signal handlers."""
-    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-
-    def call(*argv: object) -> tuple[int, str, str]:
-        code = cli.main([str(a) for a in argv])
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    yield call
-    for s, h in saved.items():
-        signal.signal(s, h)
 
 
 @pytest.fixture(scope="module")

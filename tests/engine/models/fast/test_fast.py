@@ -19,12 +19,7 @@ from engine.models.fast.resample import centres, phase, resample, taps
 TINY = dict(channels=4, layers=2, features=2, hidden=4)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():  # type: ignore[no-untyped-def]
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_taps_weights_sum_to_one_and_hit_samples_exactly() -> None:

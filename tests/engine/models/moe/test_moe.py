@@ -23,13 +23,7 @@ TINY = dict(channels=(8, 16), lr_channels=8, lr_blocks=1, temb_dim=16, num_exper
             top_k=2, patch=4, halo=2)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():  # type: ignore[no-untyped-def]
-    """Tiny convolutions run fastest on one thread; more only spin on a shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_net(seed: int = 0, **kw: object) -> MoEDiffSRNet:
