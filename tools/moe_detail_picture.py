@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     from engine.metrics.baselines import gdal_resample
     from engine.metrics.psnr import psnr
     from engine.metrics.sharpness import gradient_ratio
+    from engine.pipeline.render import SAMPLE_SEED_STRIDE
 
     torch.set_num_threads(2)
     hr = skdata.camera()[96:288, 160:352].astype(np.float64) / 255.0  # the tripod and the coat
@@ -56,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         panels = {"GDAL cubic": gdal_resample(lr[0, 0].numpy(), size, "cubic"),
                   "lmlte-default": lmlte.upscale(lr, size)[0, 0].double().numpy(),
                   "moe T=0": moe.upscale(lr, size, temperature=0.0, seed=0)[0, 0].double().numpy()}
-        draws = [moe.upscale(lr, size, temperature=default_t, seed=104_729 * k)[0, 0].double()
-                 .numpy() for k in range(args.samples)]
+        draws = [moe.upscale(lr, size, temperature=default_t, seed=SAMPLE_SEED_STRIDE * k)
+                 [0, 0].double().numpy() for k in range(args.samples)]
     panels[f"moe T={default_t:g}"] = draws[0]
     std = np.std(np.stack(draws), axis=0, ddof=1)
     fig, axes = plt.subplots(2, 3, figsize=(12, 8.4))

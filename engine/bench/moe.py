@@ -47,6 +47,7 @@ from engine.bench.common import (WV2_DATA, Scores, add_scores, call_in_child, qu
                                  speed_row, threads, timed_once, upscale_band,
                                  wv2_single_band_pairs)
 from engine.metrics.sharpness import gradient_magnitude
+from engine.pipeline.render import SAMPLE_SEED_STRIDE
 
 SCALES = (2, 4)
 #: Samples per pixel of the uncertainty evaluation.
@@ -295,7 +296,7 @@ def evaluate(device: str = "cpu", scales: tuple[int, ...] = SCALES, model: str =
                 draws = [preds[f"moe T={default_t:g}"]]
                 with torch.no_grad():
                     for k in range(1, UNCERTAINTY_SAMPLES):
-                        out = moe.upscale(lr, size, clamp=False, seed=104_729 * k,
+                        out = moe.upscale(lr, size, clamp=False, seed=SAMPLE_SEED_STRIDE * k,
                                           temperature=default_t)
                         draws.append(out[0, 0].double().cpu().numpy())
                 std = np.std(np.stack(draws), axis=0, ddof=1)

@@ -73,7 +73,8 @@ def upscale_raster(input_path: str | os.PathLike[str], output_path: str | os.Pat
             cluster address.
         resume: reuse the finished blocks of an interrupted run with the same settings.
         model_ref: how worker processes load ``model`` (default: by its name or path).
-        temperature: sampling-noise weight of the diffusion models that have one (0..1).
+        temperature: weight of the sampled detail of the diffusion models that have one
+            (0..1; 0 = deterministic).
         samples: samples drawn per pixel for ``uncertainty`` (default 4, at least 2).
         uncertainty: path of a Float32 GeoTIFF receiving the per-pixel standard deviation over
             ``samples`` samples, in the output's data units (stochastic models only). The
