@@ -104,6 +104,7 @@ class ArbsrDock(QgsDockWidget):
         self.setObjectName("ArbsrDock")
         self.iface = iface
         self.jobs: list[Job] = []
+        self.card: dict = {}  # the chosen model's card, read once per model change
         self._build()
         project = QgsProject.instance()
         project.layersAdded.connect(self.refresh_layers)
@@ -293,7 +294,7 @@ class ArbsrDock(QgsDockWidget):
 
     def model_changed(self, *_args) -> None:
         """Show the diffusion controls for diffusion models, the detail at the card's default."""
-        card = self.model_card()
+        card = self.card = self.model_card()
         options = card.get("options") or {}
         diffusion = card.get("family") in DIFFUSION_FAMILIES
         has_detail = diffusion and "temperature" in options
@@ -364,7 +365,7 @@ class ArbsrDock(QgsDockWidget):
                                                        geometry=describe(geo, units))
         if len(ids) > 1:
             text += " " + self.tr("(+{count} more layers)").format(count=len(ids) - 1)
-        card = self.model_card()
+        card = self.card  # not read again on every slider step
         samples = 4 if self.uncertainty.isVisibleTo(self) and self.uncertainty.isChecked() else 1
         seconds = estimate_seconds(card.get("speed"), geo.width, geo.height, layer.bandCount(),
                                    self.spin.value(), samples)
