@@ -114,7 +114,7 @@ class UpscaleAlgorithm(EngineAlgorithm):
             type=QgsProcessingParameterNumber.Double, optional=True, minValue=0.0,
             maxValue=1.0), self.tr(
             "How much fine detail the moe diffusion model draws: 0 is deterministic and closest "
-            "to the truth on average (like the default model, a little sharper); higher values "
+            "to the truth on average (as close as the default model); higher values "
             "add finer, partly invented detail. Empty: the model card's default. Only for "
             "models with a detail control (moe)."), advanced=True)
         self.add_parameter(QgsProcessingParameterNumber(

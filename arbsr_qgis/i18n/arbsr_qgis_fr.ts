@@ -9,147 +9,147 @@
         <translation>Super-résolution ArbSR</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="126"/>
+        <location filename="../gui/dock.py" line="127"/>
         <source>Raster layers to upscale:</source>
         <translation>Couches raster à agrandir :</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="134"/>
+        <location filename="../gui/dock.py" line="135"/>
         <source>Model</source>
         <translation>Modèle</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="153"/>
+        <location filename="../gui/dock.py" line="154"/>
         <source>Device</source>
         <translation>Périphérique de calcul</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="169"/>
+        <location filename="../gui/dock.py" line="170"/>
         <source>Scale</source>
         <translation>Échelle</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="172"/>
+        <location filename="../gui/dock.py" line="173"/>
         <source>Output</source>
         <translation>Sortie</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="174"/>
+        <location filename="../gui/dock.py" line="175"/>
         <source>Temporary outputs</source>
         <translation>Sorties temporaires</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="181"/>
+        <location filename="../gui/dock.py" line="182"/>
         <source>Folder</source>
         <translation>Dossier</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="189"/>
+        <location filename="../gui/dock.py" line="190"/>
         <source>Run</source>
         <translation>Exécuter</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="190"/>
+        <location filename="../gui/dock.py" line="191"/>
         <source>Cancel</source>
         <translation>Annuler</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="357"/>
+        <location filename="../gui/dock.py" line="358"/>
         <source>Tick a layer to see the output size.</source>
         <translation>Cochez une couche pour voir la taille de sortie.</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="363"/>
+        <location filename="../gui/dock.py" line="364"/>
         <source>{layer}: {geometry}</source>
         <translation>{layer} : {geometry}</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="366"/>
+        <location filename="../gui/dock.py" line="367"/>
         <source>(+{count} more layers)</source>
         <translation>(+{count} autres couches)</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="381"/>
+        <location filename="../gui/dock.py" line="382"/>
         <source>ArbSR is still running; wait or press Cancel.</source>
         <translation>ArbSR est encore en cours ; attendez ou appuyez sur Annuler.</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="399"/>
+        <location filename="../gui/dock.py" line="400"/>
         <source>The ArbSR Processing provider is not loaded; re-enable the plugin.</source>
         <translation>Le fournisseur de traitements ArbSR n’est pas chargé ; réactivez l’extension.</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="416"/>
+        <location filename="../gui/dock.py" line="417"/>
         <source>Running {count} layer(s)…</source>
         <translation>Traitement de {count} couche(s)…</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="430"/>
+        <location filename="../gui/dock.py" line="431"/>
         <source>Cancelled.</source>
         <translation>Annulé.</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="432"/>
+        <location filename="../gui/dock.py" line="433"/>
         <source>see the log</source>
         <translation>voir le journal</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="433"/>
+        <location filename="../gui/dock.py" line="434"/>
         <source>ArbSR failed on &apos;{layer}&apos;: {reason}</source>
         <translation>ArbSR a échoué sur « {layer} » : {reason}</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="444"/>
+        <location filename="../gui/dock.py" line="445"/>
         <source>Done: {good} ok, {bad} failed.</source>
         <translation>Terminé : {good} réussi(s), {bad} en échec.</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="446"/>
+        <location filename="../gui/dock.py" line="447"/>
         <source>Last error: {error}</source>
         <translation>Dernière erreur : {error}</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="455"/>
+        <location filename="../gui/dock.py" line="456"/>
         <source>ArbSR wrote {path} but QGIS cannot open it.</source>
         <translation>ArbSR a écrit {path} mais QGIS ne peut pas l’ouvrir.</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="466"/>
+        <location filename="../gui/dock.py" line="467"/>
         <source>ArbSR results</source>
         <translation>Résultats ArbSR</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="477"/>
+        <location filename="../gui/dock.py" line="478"/>
         <source>Added {layer}.</source>
         <translation>{layer} ajoutée.</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="138"/>
+        <location filename="../gui/dock.py" line="139"/>
         <source>Detail of the diffusion model: left is deterministic and closest to the truth on average; right draws finer, partly invented detail.</source>
         <translation>Niveau de détail du modèle de diffusion : à gauche, déterministe et le plus proche de la réalité en moyenne ; à droite, des détails plus fins, en partie inventés.</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="141"/>
+        <location filename="../gui/dock.py" line="142"/>
         <source>Detail</source>
         <translation>Détail</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="143"/>
+        <location filename="../gui/dock.py" line="144"/>
         <source>Uncertainty layer</source>
         <translation>Couche d’incertitude</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="144"/>
+        <location filename="../gui/dock.py" line="145"/>
         <source>Also add a layer with the per-pixel spread of 4 samples (standard deviation, in the output&apos;s units): bright where the model is unsure. Takes 4 times as long.</source>
         <translation>Ajoute aussi une couche avec la dispersion par pixel de 4 tirages (écart type, dans les unités de la sortie) : claire là où le modèle est incertain. Prend 4 fois plus de temps.</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="471"/>
+        <location filename="../gui/dock.py" line="472"/>
         <source>{layer} uncertainty</source>
         <translation>{layer} incertitude</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="372"/>
+        <location filename="../gui/dock.py" line="373"/>
         <source>Time: {duration} on a 2-core CPU (less on a GPU)</source>
         <translation>Durée : {duration} sur un processeur à 2 cœurs (moins sur un GPU)</translation>
     </message>
@@ -685,12 +685,12 @@ Sorties : un rapport HTML, et les valeurs PSNR_MODEL, SSIM_MODEL, PSNR_CUBIC, SS
 <context>
     <name>TrainAlgorithm</name>
     <message>
-        <location filename="../algorithms/train.py" line="63"/>
+        <location filename="../algorithms/train.py" line="72"/>
         <source>Fine-tune a super-resolution model on your rasters</source>
         <translation>Affiner un modèle de super-résolution sur vos rasters</translation>
     </message>
     <message>
-        <location filename="../algorithms/train.py" line="66"/>
+        <location filename="../algorithms/train.py" line="75"/>
         <source>Fine-tunes a model on your own high-resolution rasters (self-supervised: random patches are downsampled by a random scale between Min scale and Max scale and the model learns to restore them). &lt;b&gt;Model&lt;/b&gt;: the registered model to start from (its family is used), a custom checkpoint file, or none to train from scratch with &lt;b&gt;Family&lt;/b&gt;.
 
 Long-running: progress and the training loss are shown as it goes; Cancel stops it. The output folder receives the checkpoints (official layout); the returned CHECKPOINT_FILE can be used with MODEL = &apos;custom checkpoint file&apos; in Upscale and Evaluate. A GPU (Device = cuda) makes training much faster.</source>
@@ -699,172 +699,172 @@ Long-running: progress and the training loss are shown as it goes; Cancel stops 
 Traitement long : la progression et la perte d’entraînement s’affichent au fur et à mesure ; Annuler l’arrête. Le dossier de sortie reçoit les fichiers de poids (format officiel) ; le CHECKPOINT_FILE renvoyé s’utilise avec MODEL = « custom checkpoint file » dans Super-résolution et Évaluation. Un GPU (périphérique = cuda) accélère fortement l’entraînement.</translation>
     </message>
     <message>
-        <location filename="../algorithms/train.py" line="79"/>
+        <location filename="../algorithms/train.py" line="88"/>
         <source>Training rasters (high resolution)</source>
         <translation>Rasters d’entraînement (haute résolution)</translation>
     </message>
     <message>
-        <location filename="../algorithms/train.py" line="85"/>
+        <location filename="../algorithms/train.py" line="94"/>
         <source>Start from model</source>
         <translation>Modèle de départ</translation>
     </message>
     <message>
-        <location filename="../algorithms/train.py" line="91"/>
+        <location filename="../algorithms/train.py" line="100"/>
         <source>Checkpoint to start from (with &apos;custom checkpoint file&apos;)</source>
         <translation>Fichier de poids de départ (avec « custom checkpoint file »)</translation>
     </message>
     <message>
-        <location filename="../algorithms/train.py" line="96"/>
+        <location filename="../algorithms/train.py" line="105"/>
         <source>Family (when training from scratch)</source>
         <translation>Famille (pour un entraînement depuis zéro)</translation>
     </message>
     <message>
-        <location filename="../algorithms/train.py" line="108"/>
+        <location filename="../algorithms/train.py" line="117"/>
         <source>Min scale</source>
         <translation>Échelle min.</translation>
     </message>
     <message>
-        <location filename="../algorithms/train.py" line="111"/>
+        <location filename="../algorithms/train.py" line="120"/>
         <source>Max scale</source>
         <translation>Échelle max.</translation>
     </message>
     <message>
-        <location filename="../algorithms/train.py" line="135"/>
+        <location filename="../algorithms/train.py" line="144"/>
         <source>Output folder for checkpoints</source>
         <translation>Dossier de sortie des fichiers de poids</translation>
     </message>
     <message>
-        <location filename="../algorithms/train.py" line="139"/>
+        <location filename="../algorithms/train.py" line="148"/>
         <source>Trained checkpoint</source>
         <translation>Fichier de poids entraîné</translation>
     </message>
     <message>
-        <location filename="../algorithms/train.py" line="141"/>
+        <location filename="../algorithms/train.py" line="150"/>
         <source>Final training loss</source>
         <translation>Perte d’entraînement finale</translation>
     </message>
     <message>
-        <location filename="../algorithms/train.py" line="154"/>
+        <location filename="../algorithms/train.py" line="163"/>
         <source>Start from model is &apos;custom checkpoint file&apos; but no checkpoint was given.</source>
         <translation>Le modèle de départ est « custom checkpoint file » mais aucun fichier de poids n’est donné.</translation>
     </message>
     <message>
-        <location filename="../algorithms/train.py" line="161"/>
+        <location filename="../algorithms/train.py" line="170"/>
         <source>Model &apos;{model}&apos; is not registered any more: pick another one.</source>
         <translation>Le modèle « {model} » n’est plus enregistré : choisissez-en un autre.</translation>
     </message>
     <message>
-        <location filename="../algorithms/train.py" line="170"/>
+        <location filename="../algorithms/train.py" line="179"/>
         <source>Give at least one training raster.</source>
         <translation>Donnez au moins un raster d’entraînement.</translation>
     </message>
     <message>
-        <location filename="../algorithms/train.py" line="174"/>
+        <location filename="../algorithms/train.py" line="183"/>
         <source>Max scale must not be below Min scale.</source>
         <translation>L’échelle max. ne doit pas être inférieure à l’échelle min.</translation>
     </message>
     <message>
-        <location filename="../algorithms/train.py" line="79"/>
+        <location filename="../algorithms/train.py" line="88"/>
         <source>Your rasters at the resolution the model should produce. Random patches are cut from them and downsampled to make the training pairs. From qgis_process: INPUTS=a.tif INPUTS=b.tif.</source>
         <translation>Vos rasters à la résolution que le modèle doit produire. Des extraits aléatoires y sont découpés puis sous-échantillonnés pour former les paires d’entraînement. Depuis qgis_process : INPUTS=a.tif INPUTS=b.tif.</translation>
     </message>
     <message>
-        <location filename="../algorithms/train.py" line="85"/>
+        <location filename="../algorithms/train.py" line="94"/>
         <source>The registered model whose weights (and family) training starts from, &apos;custom checkpoint file&apos; to start from the file in Checkpoint, or &apos;none (train from scratch)&apos; with Family.</source>
         <translation>Le modèle enregistré dont les poids (et la famille) servent de départ, « custom checkpoint file » pour partir du fichier donné dans Fichier de poids, ou « none (train from scratch) » avec la Famille.</translation>
     </message>
     <message>
-        <location filename="../algorithms/train.py" line="91"/>
+        <location filename="../algorithms/train.py" line="100"/>
         <source>A checkpoint (.pth, .ckpt) to start from; its family is given in Family.</source>
         <translation>Un fichier de poids (.pth, .ckpt) de départ ; sa famille est donnée dans Famille.</translation>
     </message>
     <message>
-        <location filename="../algorithms/train.py" line="102"/>
+        <location filename="../algorithms/train.py" line="111"/>
         <source>Epochs</source>
         <translation>Époques</translation>
     </message>
     <message>
-        <location filename="../algorithms/train.py" line="102"/>
+        <location filename="../algorithms/train.py" line="111"/>
         <source>Number of training epochs.</source>
         <translation>Nombre d’époques d’entraînement.</translation>
     </message>
     <message>
-        <location filename="../algorithms/train.py" line="105"/>
+        <location filename="../algorithms/train.py" line="114"/>
         <source>Iterations per epoch</source>
         <translation>Itérations par époque</translation>
     </message>
     <message>
-        <location filename="../algorithms/train.py" line="105"/>
+        <location filename="../algorithms/train.py" line="114"/>
         <source>Optimiser steps (batches) per epoch.</source>
         <translation>Pas d’optimisation (lots) par époque.</translation>
     </message>
     <message>
-        <location filename="../algorithms/train.py" line="108"/>
+        <location filename="../algorithms/train.py" line="117"/>
         <source>Smallest downsampling factor of the training pairs.</source>
         <translation>Plus petit facteur de sous-échantillonnage des paires d’entraînement.</translation>
     </message>
     <message>
-        <location filename="../algorithms/train.py" line="111"/>
+        <location filename="../algorithms/train.py" line="120"/>
         <source>Largest downsampling factor of the training pairs; the model learns the scales in between (fractions too).</source>
         <translation>Plus grand facteur de sous-échantillonnage des paires d’entraînement ; le modèle apprend les échelles intermédiaires (fractions comprises).</translation>
     </message>
     <message>
-        <location filename="../algorithms/train.py" line="116"/>
+        <location filename="../algorithms/train.py" line="125"/>
         <source>LR patch size (pixels)</source>
         <translation>Taille des extraits BR (pixels)</translation>
     </message>
     <message>
-        <location filename="../algorithms/train.py" line="116"/>
+        <location filename="../algorithms/train.py" line="125"/>
         <source>Side of the low-resolution training patches, in pixels.</source>
         <translation>Côté des extraits d’entraînement basse résolution, en pixels.</translation>
     </message>
     <message>
-        <location filename="../algorithms/train.py" line="120"/>
+        <location filename="../algorithms/train.py" line="129"/>
         <source>Batch size</source>
         <translation>Taille de lot</translation>
     </message>
     <message>
-        <location filename="../algorithms/train.py" line="120"/>
+        <location filename="../algorithms/train.py" line="129"/>
         <source>Patches per optimiser step; lower it when memory runs out.</source>
         <translation>Extraits par pas d’optimisation ; réduisez-la quand la mémoire manque.</translation>
     </message>
     <message>
-        <location filename="../algorithms/train.py" line="123"/>
+        <location filename="../algorithms/train.py" line="132"/>
         <source>Learning rate</source>
         <translation>Taux d’apprentissage</translation>
     </message>
     <message>
-        <location filename="../algorithms/train.py" line="123"/>
+        <location filename="../algorithms/train.py" line="132"/>
         <source>Peak learning rate of the optimiser.</source>
         <translation>Taux d’apprentissage maximal de l’optimiseur.</translation>
     </message>
     <message>
-        <location filename="../algorithms/train.py" line="126"/>
+        <location filename="../algorithms/train.py" line="135"/>
         <source>Random seed</source>
         <translation>Graine aléatoire</translation>
     </message>
     <message>
-        <location filename="../algorithms/train.py" line="126"/>
+        <location filename="../algorithms/train.py" line="135"/>
         <source>Seed of the patch sampling and of the initial weights.</source>
         <translation>Graine du tirage des extraits et des poids initiaux.</translation>
     </message>
     <message>
-        <location filename="../algorithms/train.py" line="129"/>
+        <location filename="../algorithms/train.py" line="138"/>
         <source>Time limit in minutes (0 = none)</source>
         <translation>Limite de temps en minutes (0 = aucune)</translation>
     </message>
     <message>
-        <location filename="../algorithms/train.py" line="129"/>
+        <location filename="../algorithms/train.py" line="138"/>
         <source>Stop cleanly after this many minutes, with the checkpoints written so far; 0 = no limit.</source>
         <translation>S’arrêter proprement après ce nombre de minutes, avec les fichiers de poids déjà écrits ; 0 = sans limite.</translation>
     </message>
     <message>
-        <location filename="../algorithms/train.py" line="135"/>
+        <location filename="../algorithms/train.py" line="144"/>
         <source>Folder that receives the checkpoints (epoch-last.pth, epoch-best.pth, official layout); created when missing.</source>
         <translation>Dossier qui reçoit les fichiers de poids (epoch-last.pth, epoch-best.pth, format officiel) ; créé s’il n’existe pas.</translation>
     </message>
     <message>
-        <location filename="../algorithms/train.py" line="96"/>
+        <location filename="../algorithms/train.py" line="105"/>
         <source>lmlte (implicit model, any scale), ldcsr (latent diffusion), moe (mixture-of-experts diffusion refiner) or fast (learned resampling at GDAL speed); used when training from scratch or from a checkpoint file.</source>
         <translation>lmlte (modèle implicite, toute échelle), ldcsr (diffusion latente), moe (affinage par diffusion à mélange d’experts) ou fast (rééchantillonnage appris à la vitesse de GDAL) ; utilisée pour un entraînement à partir de zéro ou d’un fichier de poids.</translation>
     </message>
@@ -1006,11 +1006,6 @@ Le travail s’exécute dans un processus Python séparé (Options de traitement
         <translation>Détail (température de diffusion, 0-1 ; vide : valeur du modèle)</translation>
     </message>
     <message>
-        <location filename="../algorithms/upscale.py" line="112"/>
-        <source>How much fine detail the moe diffusion model draws: 0 is deterministic and closest to the truth on average (like the default model, a little sharper); higher values add finer, partly invented detail. Empty: the model card&apos;s default. Only for models with a detail control (moe).</source>
-        <translation>Quantité de détails fins que dessine le modèle de diffusion moe : 0 est déterministe et le plus proche de la réalité en moyenne (comme le modèle par défaut, un peu plus net) ; des valeurs plus élevées ajoutent des détails plus fins, en partie inventés. Vide : la valeur de la fiche du modèle. Seulement pour les modèles avec un réglage de détail (moe).</translation>
-    </message>
-    <message>
         <location filename="../algorithms/upscale.py" line="120"/>
         <source>Samples for the uncertainty layer</source>
         <translation>Tirages pour la couche d’incertitude</translation>
@@ -1029,6 +1024,11 @@ Le travail s’exécute dans un processus Python séparé (Options de traitement
         <location filename="../algorithms/upscale.py" line="152"/>
         <source>Optional Float32 GeoTIFF on the output&apos;s grid: per band, the per-pixel standard deviation over the samples, in the output&apos;s data units (nodata where the output is nodata). High values mark detail the model is unsure of. Needs a diffusion model (moe, ldcsr); the output itself stays the Seed&apos;s sample.</source>
         <translation>GeoTIFF Float32 facultatif sur la grille de la sortie : par bande, l’écart type par pixel entre les tirages, dans les unités de données de la sortie (nodata là où la sortie est nodata). Les valeurs élevées signalent les détails dont le modèle est incertain. Nécessite un modèle de diffusion (moe, ldcsr) ; la sortie reste le tirage de la graine.</translation>
+    </message>
+    <message>
+        <location filename="../algorithms/upscale.py" line="112"/>
+        <source>How much fine detail the moe diffusion model draws: 0 is deterministic and closest to the truth on average (as close as the default model); higher values add finer, partly invented detail. Empty: the model card&apos;s default. Only for models with a detail control (moe).</source>
+        <translation>Quantité de détails fins que dessine le modèle de diffusion moe : 0 est déterministe et le plus proche de la réalité en moyenne (aussi proche que le modèle par défaut) ; des valeurs plus élevées ajoutent des détails plus fins, en partie inventés. Vide : la valeur de la fiche du modèle. Seulement pour les modèles avec un réglage de détail (moe).</translation>
     </message>
 </context>
 </TS>
