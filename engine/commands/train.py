@@ -98,6 +98,9 @@ def available() -> tuple[str, ...]:
 def build_config(args: argparse.Namespace) -> dict:
     """Merge family defaults, the YAML file and the flags into one config dict."""
     file_cfg = cfgmod.load_yaml(args.config) if args.config else {}
+    if args.resume and not args.config:
+        # A run continues with its own settings (data, epochs, schedule, ...), not the defaults.
+        file_cfg = stored_config(args.resume)
     family = args.family or file_cfg.get("family") or "lmlte"
     module = trainer(family)
     flags = {k: getattr(args, k, None) for k in (
@@ -110,6 +113,18 @@ def build_config(args: argparse.Namespace) -> dict:
         raise ParameterError("no training rasters: pass --data A.tif [B.tif ...] or list them "
                              "under 'data:' in the config")
     return cfg
+
+
+def stored_config(path: str) -> dict:
+    """The config a checkpoint's run was started with (``{}`` when it stores none), without
+    its starting point (``init``/``resume``)."""
+    from engine.models.checkpoints import read_checkpoint
+
+    ck = read_checkpoint(path)
+    stored = ck.get("arbsr", {}).get("config") if isinstance(ck, dict) else None
+    if not isinstance(stored, dict):
+        return {}
+    return {k: v for k, v in stored.items() if k not in ("init", "resume")}
 
 
 def run(args: argparse.Namespace, progress: ProgressCallback) -> Done:

@@ -214,8 +214,10 @@ def test_per_axis_training_uses_the_inference_cell_convention(rasters, tmp_path)
     assert "psnr_x1.5_3" in hist and "psnr_x2" in hist
     model = engine.load_model(str(best), device="cpu")
     lr = pairs[0].lr
+    # The network's direct route (inference adds the transposed route's mean on top of it).
     torch.testing.assert_close(lmlte.predict(model.module, lr, (12, 32)).clamp(0, 1),
-                               model.upscale(lr[None], (12, 32))[0], atol=1e-6, rtol=0)
+                               model.upscale(lr[None], (12, 32), axis_ensemble=False)[0],
+                               atol=1e-6, rtol=0)
 
 
 def test_cli_per_axis_flag():
@@ -230,3 +232,20 @@ def test_cli_per_axis_flag():
     assert p.parse_args([]).per_axis is None
     with pytest.raises(ParameterError, match="per_axis"):
         cfgmod.merge(lmlte.DEFAULTS, {"per_axis": 2.0})
+
+
+def test_cli_resume_without_config_continues_with_the_runs_settings(rasters, tmp_path):
+    # `engine train --resume epoch-last.pth` alone must go on with the run's data, epochs and
+    # schedule, not with the family defaults (10 epochs would silently change the cosine).
+    import argparse
+
+    from engine.commands import train as train_cmd
+
+    lmlte.train(tiny_config(rasters, tmp_path / "run", epochs=1, iters_per_epoch=2))
+    p = argparse.ArgumentParser()
+    train_cmd.add_arguments(p)
+    cfg = train_cmd.build_config(p.parse_args(["--resume", str(tmp_path / "run" / "epoch-last.pth"),
+                                               "--epochs", "3"]))
+    assert cfg["data"] == list(rasters) and cfg["iters_per_epoch"] == 2
+    assert cfg["epochs"] == 3 and cfg["lr_patch"] == 8 and cfg["init"] is None
+    assert cfg["model"]["args"] == TINY_MODEL["args"]
