@@ -29,6 +29,7 @@ from torch import nn
 from engine.errors import ModelError, ParameterError
 from engine.models.checkpoints import read_checkpoint
 from engine.models.lmlte.checkpoint import build_lmlte
+from engine.models.lmlte.grow import grow_state
 from engine.models.lmlte.coords import cell_factor, cell_size, make_coord
 from engine.progress import Log, Metric, Progress, ProgressCallback, ignore
 from engine.train import config as cfgmod
@@ -38,6 +39,9 @@ from engine.train.data import Pair, PairSampler, load_sources, validation_pairs
 #: LMLTE defaults: a small band-wise EDSR-baseline LMLTE (quality per CPU-minute).
 DEFAULTS: dict[str, Any] = {
     "sample_q": 2304,
+    # With --init: grow the starting checkpoint into the config's deeper / wider encoder
+    # (engine.models.lmlte.grow) instead of training the checkpoint's own model.
+    "grow": False,
     "model": {
         "name": "lmlte",
         "args": {
@@ -207,7 +211,7 @@ def train(config: Mapping[str, Any], progress: ProgressCallback = ignore) -> Pat
     """
     cfg = copy.deepcopy(dict(config))
     start_from = _starting_checkpoint(cfg)
-    if start_from is not None:
+    if start_from is not None and not (start_from[0] == "init" and cfg.get("grow")):
         # The run goes on with its own model; training options may be extended (epochs).
         cfg["model"] = {"name": "lmlte", "args": start_from[1]["model"]["args"]}
     run = _setup(cfg, progress)
@@ -280,7 +284,12 @@ def _setup(cfg: dict[str, Any], progress: ProgressCallback) -> _Run:
 
 
 def _restore(run: _Run, kind: str, ck: Mapping[str, Any], progress: ProgressCallback) -> None:
-    """Load the weights of ``ck``; to resume, also the optimiser, counters and RNG states."""
+    """Load the weights of ``ck`` (grown into the config's larger encoder when ``grow`` is set);
+    to resume, also the optimiser, counters and RNG states."""
+    if kind == "init" and run.cfg.get("grow"):
+        grow_state(ck["model"]["sd"], ck["model"]["args"], run.model, run.cfg["model"]["args"])
+        progress(Log(f"fine-tuning from {run.cfg['init']}, grown into the config's encoder"))
+        return
     run.model.load_state_dict(ck["model"]["sd"])
     if kind == "init":
         progress(Log(f"fine-tuning from {run.cfg['init']}"))

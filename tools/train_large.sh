@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Reproduce resources/models/lmlte-large.pth: grow the bundled lmlte-default into the full
+# EDSR-baseline encoder of resources/configs/lmlte-large.yaml (16 blocks x 64 features; the grown
+# model starts with exactly the default model's output) and train it on the WorldView-3 files of
+# the dgsamples package (the WorldView-2 files stay held out), then strip the best checkpoint
+# into resources/models/.
+#
+#   tools/train_large.sh [OUT_DIR] [extra `python -m engine train` flags, e.g. --device cuda]
+#
+# Resume an interrupted run with
+#   .venv/bin/python -m engine train --resume OUT_DIR/epoch-last.pth
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+OUT=${1:-build/train/large}
+shift || true
+
+mapfile -t WV3 < <("$PY" - <<'PYEOF'
+from pathlib import Path
+import dgsamples
+base = Path(dgsamples.__file__).parent / "wv3_longmont_1k"
+for p in sorted(base.glob("*/*.TIF")):
+    print(p)
+PYEOF
+)
+[ "${#WV3[@]}" -eq 3 ] || { echo "expected the 3 WorldView-3 files of dgsamples, found ${#WV3[@]}: pip install dgsamples==1.1.2" >&2; exit 1; }
+
+"$PY" -m engine train --config lmlte-large --data "${WV3[@]}" --out "$OUT" \
+    --init resources/models/lmlte-default.pth "$@"
+
+"$PY" - "$OUT" <<'PYEOF'
+import sys
+from pathlib import Path
+from engine.train.lmlte import export_weights
+src = Path(sys.argv[1]) / "epoch-best.pth"
+export_weights(src, Path("resources/models/lmlte-large.pth"))
+print(f"resources/models/lmlte-large.pth <- {src}")
+PYEOF
