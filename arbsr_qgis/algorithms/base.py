@@ -81,6 +81,20 @@ def model_names(include_demonstration: bool | None = None) -> list[str]:
     return names
 
 
+def model_notes() -> dict[str, str]:
+    """Each listed model's one-line trade-off (the card's ``note``: "best quality, about 6
+    times slower than default", ...), for the MODEL help and the dock."""
+    try:
+        models = engine_client.list_models(models_dir=settings.models_dir())
+    except Exception:  # noqa: BLE001 - as in model_names: never break provider loading
+        models = []
+    notes: dict[str, str] = {}
+    for m in models:
+        if m.get("name") and isinstance(m.get("note"), str) and m["name"] not in notes:
+            notes[str(m["name"])] = m["note"]
+    return notes
+
+
 class EngineAlgorithm(QgsProcessingAlgorithm):
     """Base class of the ArbSR algorithms (see module docstring)."""
 
@@ -110,6 +124,13 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
             "Example from a shell (on Debian's QGIS 3.22 the program is qgis_process.bin; "
             "run 'qgis_process help {alg}' for every parameter):").format(
                 alg=f"arbsr:{self.name()}")] + list(self.EXAMPLES))
+
+    @staticmethod
+    def notes_help(options: list[str]) -> str:
+        """One "name: trade-off" line per model with a card note, for the MODEL help."""
+        notes = model_notes()
+        lines = [f"{name}: {notes[name]}" for name in options if name in notes]
+        return ("\n" + "\n".join(lines)) if lines else ""
 
     def add_parameter(self, param, help_text: str, advanced: bool = False):
         """Add ``param`` with its help (the tooltip, and the text of ``qgis_process help``)."""
@@ -144,7 +165,7 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
             "file' to use the file given in Checkpoint. From qgis_process, give the name, "
             "e.g. MODEL=moe. Demonstration models (weights that do not beat GDAL cubic) are "
             "listed only when Settings > Options > ArbSR asks for them, but their names "
-            "always work."))
+            "always work.") + self.notes_help(options))
         self.add_parameter(QgsProcessingParameterFile(
             self.CHECKPOINT, self.tr("Checkpoint or exported model file (with MODEL = custom)"),
             behavior=QgsProcessingParameterFile.File, optional=True,

@@ -45,7 +45,7 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from arbsr_qgis import engine_client, settings
-from arbsr_qgis.algorithms.base import DEFAULT_MODEL, model_names
+from arbsr_qgis.algorithms.base import DEFAULT_MODEL, model_names, model_notes
 from arbsr_qgis.uncertainty_style import style_uncertainty
 from arbsr_qgis.gui.dock_state import (
     SCALE_MAX,
@@ -278,6 +278,11 @@ class ArbsrDock(QgsDockWidget):
         for name in model_names():
             if name != DEFAULT_MODEL:
                 self.model.addItem(name)
+        notes = model_notes()
+        notes.setdefault(DEFAULT_MODEL, notes.get("lmlte-default", ""))
+        for i in range(self.model.count()):
+            if notes.get(self.model.itemText(i)):
+                self.model.setItemData(i, notes[self.model.itemText(i)], Qt.ToolTipRole)
         if current:
             self.model.setCurrentText(current)
         self.model_changed()
@@ -366,6 +371,8 @@ class ArbsrDock(QgsDockWidget):
         if len(ids) > 1:
             text += " " + self.tr("(+{count} more layers)").format(count=len(ids) - 1)
         card = self.card  # not read again on every slider step
+        if card.get("note"):
+            text += "\n" + self.tr("Model: {note}").format(note=card["note"])
         samples = 4 if self.uncertainty.isVisibleTo(self) and self.uncertainty.isChecked() else 1
         seconds = estimate_seconds(card.get("speed"), geo.width, geo.height, layer.bandCount(),
                                    self.spin.value(), samples)

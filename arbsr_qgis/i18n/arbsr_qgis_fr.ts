@@ -54,72 +54,72 @@
         <translation>Annuler</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="358"/>
+        <location filename="../gui/dock.py" line="363"/>
         <source>Tick a layer to see the output size.</source>
         <translation>Cochez une couche pour voir la taille de sortie.</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="364"/>
+        <location filename="../gui/dock.py" line="369"/>
         <source>{layer}: {geometry}</source>
         <translation>{layer} : {geometry}</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="367"/>
+        <location filename="../gui/dock.py" line="372"/>
         <source>(+{count} more layers)</source>
         <translation>(+{count} autres couches)</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="382"/>
+        <location filename="../gui/dock.py" line="389"/>
         <source>ArbSR is still running; wait or press Cancel.</source>
         <translation>ArbSR est encore en cours ; attendez ou appuyez sur Annuler.</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="400"/>
+        <location filename="../gui/dock.py" line="407"/>
         <source>The ArbSR Processing provider is not loaded; re-enable the plugin.</source>
         <translation>Le fournisseur de traitements ArbSR n’est pas chargé ; réactivez l’extension.</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="417"/>
+        <location filename="../gui/dock.py" line="424"/>
         <source>Running {count} layer(s)…</source>
         <translation>Traitement de {count} couche(s)…</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="431"/>
+        <location filename="../gui/dock.py" line="438"/>
         <source>Cancelled.</source>
         <translation>Annulé.</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="433"/>
+        <location filename="../gui/dock.py" line="440"/>
         <source>see the log</source>
         <translation>voir le journal</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="434"/>
+        <location filename="../gui/dock.py" line="441"/>
         <source>ArbSR failed on &apos;{layer}&apos;: {reason}</source>
         <translation>ArbSR a échoué sur « {layer} » : {reason}</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="445"/>
+        <location filename="../gui/dock.py" line="452"/>
         <source>Done: {good} ok, {bad} failed.</source>
         <translation>Terminé : {good} réussi(s), {bad} en échec.</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="447"/>
+        <location filename="../gui/dock.py" line="454"/>
         <source>Last error: {error}</source>
         <translation>Dernière erreur : {error}</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="456"/>
+        <location filename="../gui/dock.py" line="463"/>
         <source>ArbSR wrote {path} but QGIS cannot open it.</source>
         <translation>ArbSR a écrit {path} mais QGIS ne peut pas l’ouvrir.</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="467"/>
+        <location filename="../gui/dock.py" line="474"/>
         <source>ArbSR results</source>
         <translation>Résultats ArbSR</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="478"/>
+        <location filename="../gui/dock.py" line="485"/>
         <source>Added {layer}.</source>
         <translation>{layer} ajoutée.</translation>
     </message>
@@ -144,14 +144,19 @@
         <translation>Ajoute aussi une couche avec la dispersion par pixel de 4 tirages (écart type, dans les unités de la sortie) : claire là où le modèle est incertain. Prend 4 fois plus de temps.</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="472"/>
+        <location filename="../gui/dock.py" line="479"/>
         <source>{layer} uncertainty</source>
         <translation>{layer} incertitude</translation>
     </message>
     <message>
-        <location filename="../gui/dock.py" line="373"/>
+        <location filename="../gui/dock.py" line="380"/>
         <source>Time: {duration} on a 2-core CPU (less on a GPU)</source>
         <translation>Durée : {duration} sur un processeur à 2 cœurs (moins sur un GPU)</translation>
+    </message>
+    <message>
+        <location filename="../gui/dock.py" line="375"/>
+        <source>Model: {note}</source>
+        <translation>Modèle : {note}</translation>
     </message>
 </context>
 <context>
@@ -254,82 +259,82 @@
 <context>
     <name>EngineAlgorithm</name>
     <message>
-        <location filename="../algorithms/base.py" line="139"/>
+        <location filename="../algorithms/base.py" line="160"/>
         <source>Model</source>
         <translation>Modèle</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="148"/>
+        <location filename="../algorithms/base.py" line="169"/>
         <source>Checkpoint or exported model file (with MODEL = custom)</source>
         <translation>Fichier de poids ou modèle exporté (avec MODEL = personnalisé)</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="171"/>
+        <location filename="../algorithms/base.py" line="192"/>
         <source>Device</source>
         <translation>Périphérique de calcul</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="159"/>
+        <location filename="../algorithms/base.py" line="180"/>
         <source>Tile size in pixels (0 = ArbSR setting, else the engine&apos;s choice)</source>
         <translation>Taille des tuiles en pixels (0 = réglage ArbSR, sinon choix du moteur)</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="214"/>
+        <location filename="../algorithms/base.py" line="235"/>
         <source>MODEL is &apos;custom checkpoint file&apos; but no CHECKPOINT was given: choose the .pth/.ckpt/.pt/.onnx file, or pick a registered model.</source>
         <translation>MODEL vaut « custom checkpoint file » mais aucun CHECKPOINT n’est donné : choisissez le fichier .pth/.ckpt/.pt/.onnx, ou un modèle enregistré.</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="289"/>
+        <location filename="../algorithms/base.py" line="310"/>
         <source>Cancelled: no output was written.</source>
         <translation>Annulé : aucun résultat n’a été écrit.</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="109"/>
+        <location filename="../algorithms/base.py" line="123"/>
         <source>Example from a shell (on Debian&apos;s QGIS 3.22 the program is qgis_process.bin; run &apos;qgis_process help {alg}&apos; for every parameter):</source>
         <translation>Exemple depuis un terminal (avec le QGIS 3.22 de Debian, le programme est qgis_process.bin ; lancez « qgis_process help {alg} » pour tous les paramètres) :</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="148"/>
+        <location filename="../algorithms/base.py" line="169"/>
         <source>A checkpoint (.pth, .ckpt, .safetensors: official LMF/LDCSR files or ones trained with ArbSR) or an exported model (.pt TorchScript, .onnx). When given, it is used whatever Model says.</source>
         <translation>Un fichier de poids (.pth, .ckpt, .safetensors : fichiers officiels LMF/LDCSR ou entraînés avec ArbSR) ou un modèle exporté (.pt TorchScript, .onnx). S’il est donné, il est utilisé quel que soit le Modèle choisi.</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="159"/>
+        <location filename="../algorithms/base.py" line="180"/>
         <source>The raster is processed in tiles of this many pixels (with overlap), which bounds memory; the result does not depend on it. 0 uses the default tile size of Processing options &gt; Providers &gt; ArbSR, and when that is 0 too the engine chooses (it halves the tile by itself when memory runs out).</source>
         <translation>Le raster est traité en tuiles de cette taille en pixels (avec recouvrement), ce qui borne la mémoire ; le résultat n’en dépend pas. 0 utilise la taille de tuile par défaut des Options de traitement &gt; Fournisseurs &gt; ArbSR, et si elle vaut aussi 0 le moteur choisit (il divise la tuile par deux de lui-même quand la mémoire manque).</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="176"/>
+        <location filename="../algorithms/base.py" line="197"/>
         <source>auto uses the GPU (CUDA) when the engine Python has a CUDA build of PyTorch, else the CPU; cuda fails with a clear message when no GPU is usable. The default comes from Processing options &gt; Providers &gt; ArbSR.</source>
         <translation>auto utilise le GPU (CUDA) quand le Python du moteur a une version CUDA de PyTorch, sinon le CPU ; cuda échoue avec un message clair quand aucun GPU n’est utilisable. La valeur par défaut vient des Options de traitement &gt; Fournisseurs &gt; ArbSR.</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="237"/>
+        <location filename="../algorithms/base.py" line="258"/>
         <source>&lt;{layer} exported to a temporary GeoTIFF&gt;</source>
         <translation>&lt;{layer} exportée dans un GeoTIFF temporaire&gt;</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="241"/>
+        <location filename="../algorithms/base.py" line="262"/>
         <source>Exporting &apos;{layer}&apos; ({provider}) to {path}</source>
         <translation>Export de « {layer} » ({provider}) vers {path}</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="246"/>
+        <location filename="../algorithms/base.py" line="267"/>
         <source>Cannot read layer &apos;{layer}&apos;.</source>
         <translation>Impossible de lire la couche « {layer} ».</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="254"/>
+        <location filename="../algorithms/base.py" line="275"/>
         <source>Could not export layer &apos;{layer}&apos; to a GeoTIFF (error {error}): save it as a GeoTIFF first (Export &gt; Save As).</source>
         <translation>Impossible d’exporter la couche « {layer} » en GeoTIFF (erreur {error}) : enregistrez-la d’abord en GeoTIFF (Exporter &gt; Enregistrer sous).</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="306"/>
+        <location filename="../algorithms/base.py" line="327"/>
         <source>ArbSR writes GeoTIFF: give {parameter} a .tif file name (got {path}).</source>
         <translation>ArbSR écrit du GeoTIFF : donnez à {parameter} un nom de fichier .tif (reçu : {path}).</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="139"/>
+        <location filename="../algorithms/base.py" line="160"/>
         <source>A registered model (&apos;default&apos; is the bundled LMLTE model; &apos;python -m engine models&apos; lists them all, with their bands and scale range), or &apos;custom checkpoint file&apos; to use the file given in Checkpoint. From qgis_process, give the name, e.g. MODEL=moe. Demonstration models (weights that do not beat GDAL cubic) are listed only when Settings &gt; Options &gt; ArbSR asks for them, but their names always work.</source>
         <translation>Un modèle enregistré (« default » est le modèle LMLTE fourni ; « python -m engine models » les liste tous, avec leurs bandes et leur plage d’échelles), ou « custom checkpoint file » pour utiliser le fichier donné dans Fichier de poids. Depuis qgis_process, donnez le nom, par ex. MODEL=moe. Les modèles de démonstration (poids qui ne battent pas le cubique de GDAL) ne sont listés que si Préférences &gt; Options &gt; ArbSR le demande, mais leurs noms fonctionnent toujours.</translation>
     </message>

@@ -193,3 +193,21 @@ def test_add_model_button_registers_a_checkpoint_and_remove_unregisters_it(
     assert not (user_folder / "my-lmf.json").exists() and lmf_checkpoint.is_file()
     assert box.list.count() == 0
     assert "my-lmf" not in options() and "my-lmf" not in dock_models(dock)
+
+
+def test_model_lists_say_each_models_trade_off(qgis_app, arbsr_provider, demo_setting,
+                                               user_folder, dock):
+    """The card's one-line note (speed against quality) is in the MODEL help of the
+    algorithms, on the dock's model list and under the dock's output size."""
+    from arbsr_qgis.algorithms.base import model_notes
+
+    notes = model_notes()
+    assert {"lmlte-default", "fast", "moe"} <= set(notes)
+    alg = QgsApplication.processingRegistry().createAlgorithmById("arbsr:upscale")
+    help_text = alg.parameterDefinition("MODEL").help()
+    assert f"fast: {notes['fast']}" in help_text
+    names = dock_models(dock)
+    tips = {names[i]: dock.model.itemData(i, Qt.ToolTipRole) for i in range(len(names))}
+    assert tips["fast"] == notes["fast"] and tips["default"] == notes["lmlte-default"]
+    dock.model.setCurrentText("fast")
+    assert dock.card.get("note") == notes["fast"]
