@@ -9,7 +9,6 @@ Bands are averaged.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from engine.metrics.psnr import as_bands, shave_mask
 
@@ -19,6 +18,10 @@ RADIUS = 5  # 11x11 window
 
 def ssim_map(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> np.ndarray:
     """SSIM map of two (H, W) arrays (float64, same shape)."""
+    # scipy is imported here, not at module level: the CLI imports every command (this module
+    # via evaluate) at start-up, and scipy costs every upscale 0.1-0.2 s.
+    from scipy import ndimage
+
     def blur(x: np.ndarray) -> np.ndarray:
         return ndimage.gaussian_filter(x, SIGMA, truncate=RADIUS / SIGMA, mode="reflect")
 
@@ -46,6 +49,8 @@ def ssim(pred: np.ndarray, ref: np.ndarray, *, valid: np.ndarray | None = None,
         v = None if v is None else v[cut]
     if min(p.shape[-2:]) < 2 * RADIUS + 1:
         return float("nan")
+    from scipy import ndimage
+
     base = shave_mask(p.shape, RADIUS)
     scores = []
     for c in range(p.shape[0]):

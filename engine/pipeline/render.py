@@ -181,8 +181,8 @@ class TileRenderer:
         batch = torch.cat(parts).to(self.device)
         # One image per model call: the model's working memory is then that of one band of one
         # tile, whatever the band count (an 8-band raster needs no more memory than 1 band).
-        y = torch.cat([self._call(batch[i:i + 1], cy, cx, crop, sample)
-                       for i in range(batch.shape[0])])
+        ys = [self._call(batch[i:i + 1], cy, cx, crop, sample) for i in range(batch.shape[0])]
+        y = ys[0] if len(ys) == 1 else torch.cat(ys)  # one band: no copy
         outs = []
         start = 0
         for b in parts:

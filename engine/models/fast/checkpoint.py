@@ -86,7 +86,7 @@ def load(checkpoint: dict[str, Any], *, name: str, device: torch.device,
         first = str(exc).strip().splitlines()[0][:160]
         raise ModelError(f"fast checkpoint '{name}' does not match its recorded architecture "
                          f"({first}): re-export it with the training command") from exc
-    net.to(device).eval()
+    net.to(device, memory_format=torch.channels_last).eval()  # see FastSRNet.forward
     return FastModel(name=name, family=FAMILY, module=net, in_channels=1, out_channels=1,
                      scale_range=scale_range, halo=net.receptive_radius + 1, stochastic=False,
                      options=dict(options or {}), supports_grid=True)

@@ -77,7 +77,10 @@ class FastSRNet(nn.Module):
         # Edge replication once for the whole CNN (cheaper than padding every layer, and raster
         # edges see continued content instead of zeros).
         r = int(self.args["layers"])
-        feats = self.body(F.pad(lr, (r, r, r, r), mode="replicate"))
+        # Channels-last: oneDNN's direct convolution for few channels is 2-3 times faster in
+        # NHWC than in NCHW (the weights are converted once, in ``load``).
+        padded = F.pad(lr, (r, r, r, r), mode="replicate")
+        feats = self.body(padded.contiguous(memory_format=torch.channels_last))
         corr = resample_t(feats, rows, cols, "linear", row_gain=a, col_gain=bx)
         corr = corr.reshape(b, c, self.features, *corr.shape[-2:])
         out = resample_t(lr, rows, cols, "cubic")
