@@ -19,6 +19,10 @@ astronaut band-wise RGB).
         --model new=build/train/x/epoch-best.pth --out build/eval-per-axis.json \\
         [--images pan mul camera astronaut] [--pairs 4,1.5 1.5,4 ...] [--threads 1]
 
+A model path ending in ``@direct`` renders the network's direct route only (option
+``axis_ensemble`` off): what LMLTE models did before they averaged both routes at non-square
+output pixels.
+
 Results are appended to ``--out`` as they come (JSON), and rows already there are skipped, so an
 interrupted run continues. ``--table`` prints the Markdown table of a results file.
 """
@@ -113,7 +117,10 @@ def main(argv: list[str] | None = None) -> int:
         files = prepare(args.images, Path(tmp))
         for spec in args.model:
             name, path = spec.split("=", 1)
-            model = engine.load_model(path, device="cpu")
+            direct_only = path.endswith("@direct")
+            model = engine.load_model(path.removesuffix("@direct"), device="cpu")
+            if direct_only:
+                model.options["axis_ensemble"] = False
             for image in args.images:
                 for pair in args.pairs:
                     sx, sy = (float(v) for v in pair.split(","))

@@ -300,3 +300,18 @@ def test_onnx_execution_providers_per_device():
     assert providers_for(torch.device("cuda", 0), both) == both
     with pytest.raises(DeviceError, match="onnxruntime-gpu"):
         providers_for(torch.device("cuda", 0), cpu_only)
+
+
+def test_exported_default_model_renders_both_axis_routes_like_the_checkpoint(tmp_path):
+    """The bundled LMLTE averages the direct and the transposed route at non-square output
+    pixels; its export must give the same pixels there (and at square pixels)."""
+    eager = load_model("lmlte-default", device="cpu")
+    path = export_model(eager, tmp_path / "default.pt", fmt="torchscript").path
+    exported = load_model(path, device="cpu")
+    assert exported.meta.axis_ensemble
+    torch.manual_seed(2)
+    lr = torch.rand(1, 1, 12, 15)
+    for size in [(30, 22), (24, 30)]:  # x2.5 by x1.47 (non-square pixels), x2 by x2
+        want = eager.upscale(lr, size, clamp=False)
+        got = exported.upscale(lr, size, clamp=False)
+        assert float((got - want).abs().max()) <= 1e-5

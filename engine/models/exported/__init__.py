@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from engine.errors import ModelError, ParameterError
-from engine.models.lmlte.coords import coord_grid, grid_query, image_query
+from engine.models.lmlte.coords import coord_grid, grid_query, image_query, non_square_pixels
 from engine.models.sr_model import SRModel
 
 #: Version of the metadata layout written by :mod:`engine.export`.
@@ -53,6 +53,9 @@ class ExportMeta:
         precision: ``"float32"`` or ``"float16"`` (dtype of ``inp``/``pred`` in the graph).
         quantized: ``"int8"`` when the Linear layers were dynamically quantised, else None.
         pruned: fraction of weights zeroed by magnitude pruning (0 = none).
+        axis_ensemble: at non-square output pixels, render the mean of the direct and the
+            transposed route, as the eager LMLTE model does (files exported before this field
+            existed render the direct route only).
     """
 
     source_family: str
@@ -67,6 +70,7 @@ class ExportMeta:
     precision: str = "float32"
     quantized: str | None = None
     pruned: float = 0.0
+    axis_ensemble: bool = False
     format_version: int = FORMAT_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -147,6 +151,18 @@ class ExportedSRModel(SRModel):
         if lr.ndim != 4 or lr.shape[1] != self.in_channels:
             raise ParameterError(f"input of shape {tuple(lr.shape)} does not fit this exported "
                                  f"model: give (B, {self.in_channels}, h, w)")
+        out = self._render_route(lr, ys, xs, cell)
+        if self.meta.axis_ensemble and non_square_pixels(*lr.shape[-2:], cell):
+            # As the checkpoint does (LMLTEModel): the mean of the direct and the transposed route.
+            out_t = self._render_route(lr.transpose(-1, -2), xs, ys, cell[::-1])
+            out = (out + out_t.transpose(-1, -2)) * 0.5
+        out = out * self.meta.norm_std + self.meta.norm_mean
+        out = out.to(lr.device)
+        return out.clamp(0.0, 1.0) if clamp else out
+
+    def _render_route(self, lr: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor,
+                      cell: tuple[float, float]) -> torch.Tensor:
+        """The graph's output on ys x xs of ``lr``, normalised units, (B, C, H, W)."""
         b = lr.shape[0]
         out_h, out_w = ys.numel(), xs.numel()
         inp = ((lr.float() - self.meta.norm_mean) / self.meta.norm_std)
@@ -160,10 +176,7 @@ class ExportedSRModel(SRModel):
             cells = cell_t.view(1, 1, 2).expand(b, coord.shape[1], 2).contiguous()
             pred = self._forward(inp, coord, cells).float()
             pieces.append(pred.reshape(b, yy.numel(), out_w, -1))
-        out = torch.cat(pieces, dim=1).permute(0, 3, 1, 2)
-        out = out * self.meta.norm_std + self.meta.norm_mean
-        out = out.to(lr.device)
-        return out.clamp(0.0, 1.0) if clamp else out
+        return torch.cat(pieces, dim=1).permute(0, 3, 1, 2)
 
 
 def model_kwargs(meta: ExportMeta, name: str, family: str,

@@ -28,7 +28,8 @@ from typing import Any, Mapping
 import torch
 
 from engine.errors import ModelError, ParameterError
-from engine.models.lmlte.coords import MAX_TRAIN_SCALE, coord_grid, grid_query, image_query
+from engine.models.lmlte.coords import (MAX_TRAIN_SCALE, coord_grid, grid_query, image_query,
+                                        non_square_pixels)
 from engine.models.lmlte.network import LMLTE, default_chunk
 from engine.models.memory import ModelOutOfMemory, is_out_of_memory, out_of_memory_as
 from engine.models.sr_model import SRModel
@@ -139,7 +140,9 @@ def load(ckpt: Mapping[str, Any], *, name: str, device: torch.device | str = "cp
     """
     del config  # LMF checkpoints carry their own args
     opts = dict(options or {})
-    net = network_from_checkpoint(ckpt, source=f"'{name}'").to(torch.device(device)).eval()
+    # Conv weights channels-last, as the EDSR encoder runs (no per-call weight reorder).
+    net = network_from_checkpoint(ckpt, source=f"'{name}'").to(
+        torch.device(device), memory_format=torch.channels_last).eval()
     for p in net.parameters():
         p.requires_grad_(False)
     tables = None
@@ -255,7 +258,8 @@ class LMLTEModel(SRModel):
                 **kwargs: Any) -> torch.Tensor:
         """Super-resolve ``lr`` (B, C, h, w) in [0, 1] to exactly ``size`` = (H, W).
 
-        Keyword options: ``chunk``, ``precision``, ``cmsr`` (table path or False to disable);
+        Keyword options: ``chunk``, ``precision``, ``cmsr`` (table path or False to disable),
+        ``axis_ensemble`` (False: the network's direct route only at non-square output pixels);
         others (``seed``, ``steps``, ...) are ignored.
 
         Returns:
@@ -277,24 +281,22 @@ class LMLTEModel(SRModel):
             tables = cmsr.load_table(tables_cmsr)
         else:
             tables = self.cmsr_tables
-        lr, hp, wp = self._window_pad(lr)
-        ys, xs, cell_yx = self._map(ys, xs, cell_yx, h, w, hp, wp)
         dtype = precision_dtype(self._opt(kwargs, "precision", None))
+        # CMSR level grids are LR-aligned: not defined for a window-padded encoder.
+        out_of_dist = hh * ww > (MAX_TRAIN_SCALE ** 2) * h * w
+        windowed = bool(getattr(self.module.encoder, "window_size", None))
+        if tables is None or not out_of_dist or windowed:
+            return self._render_both_routes(lr, ys, xs, cell_yx, chunk, dtype, kwargs, clamp)
         with out_of_memory_as(OUT_OF_MEMORY), autocast(self.device, dtype):
             lut, mod = self._prepare(lr, cell_yx)
-            out_of_dist = hh * ww > (MAX_TRAIN_SCALE ** 2) * h * w
-            # CMSR level grids are LR-aligned: not defined for a window-padded encoder.
-            use_cmsr = tables is not None and out_of_dist and mod is not None and (hp, wp) == (h, w)
-            if not use_cmsr:
-                mod = None  # only CMSR needs the raw modulations
-            if use_cmsr:
+            if mod is None:  # a decoder without modulations: CMSR does not apply
+                out = self._with_backoff(
+                    lambda c: self._render_rows(lut, ys, xs, cell_yx, c), chunk)
+            else:
                 from engine.models.lmlte import cmsr
 
                 out = self._with_backoff(
                     lambda c: cmsr.render_cmsr(self.module, lut, mod, ys, xs, tables, chunk=c), chunk)
-            else:
-                out = self._with_backoff(
-                    lambda c: self._render_rows(lut, ys, xs, cell_yx, c), chunk)
         out = out * 0.5 + 0.5
         return out.clamp_(0, 1) if clamp else out
 
@@ -317,15 +319,39 @@ class LMLTEModel(SRModel):
             raise ParameterError(f"output pixel size must be positive, got {pixel}")
         ys, xs, cell_yx = grid_query(h, w, rows, cols, pixel, device=lr.device)
         chunk = int(self._opt(kwargs, "chunk", default_chunk(self.device)))
-        lr, hp, wp = self._window_pad(lr)
-        ys, xs, cell_yx = self._map(ys, xs, cell_yx, h, w, hp, wp)
         dtype = precision_dtype(self._opt(kwargs, "precision", None))
+        return self._render_both_routes(lr, ys, xs, cell_yx, chunk, dtype, kwargs, clamp)
+
+    def _render_both_routes(self, lr: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor,
+                            cell_yx: tuple[float, float], chunk: int, dtype: Any,
+                            kwargs: Mapping[str, Any], clamp: bool) -> torch.Tensor:
+        """Render ys x xs of ``lr``; at non-square output pixels, the mean of the direct and the
+        transposed route (transpose the input, render with the axes swapped, transpose back).
+        The network is not symmetric in the axes there; the mean is, and scores higher."""
+        h, w = lr.shape[-2:]
         with out_of_memory_as(OUT_OF_MEMORY), autocast(self.device, dtype):
-            lut, _mod = self._prepare(lr, cell_yx)
-            del _mod
-            out = self._with_backoff(lambda c: self._render_rows(lut, ys, xs, cell_yx, c), chunk)
+            out = self._render_route(lr, ys, xs, cell_yx, chunk)
+            if self._axis_ensemble(kwargs, h, w, cell_yx):
+                out_t = self._render_route(lr.transpose(-1, -2), xs, ys, cell_yx[::-1], chunk)
+                out = (out + out_t.transpose(-1, -2)) * 0.5
         out = out * 0.5 + 0.5
         return out.clamp_(0, 1) if clamp else out
+
+    def _axis_ensemble(self, kwargs: Mapping[str, Any], h: int, w: int,
+                       cell_yx: tuple[float, float]) -> bool:
+        """Render both routes at non-square output pixels unless ``axis_ensemble`` is off.
+        Square pixels are symmetric already and keep the direct route (unchanged pixels)."""
+        return bool(self._opt(kwargs, "axis_ensemble", True)) and non_square_pixels(h, w, cell_yx)
+
+    def _render_route(self, lr: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor,
+                      cell_yx: tuple[float, float], chunk: int) -> torch.Tensor:
+        """Encode ``lr`` and render the grid ys x xs (normalised coordinates of ``lr``)."""
+        h, w = lr.shape[-2:]
+        lr, hp, wp = self._window_pad(lr)
+        ys, xs, cell_yx = self._map(ys, xs, cell_yx, h, w, hp, wp)
+        lut, _mod = self._prepare(lr, cell_yx)
+        del _mod
+        return self._with_backoff(lambda c: self._render_rows(lut, ys, xs, cell_yx, c), chunk)
 
     def describe(self) -> dict[str, Any]:
         """JSON-able summary, with the CMSR state."""

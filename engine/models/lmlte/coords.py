@@ -105,5 +105,14 @@ def grid_query(h: int, w: int, rows: torch.Tensor, cols: torch.Tensor,
     return ys, xs, cell
 
 
+def non_square_pixels(h: int, w: int, cell_yx: tuple[float, float]) -> bool:
+    """True when the output pixels of a query on an (h, w) input are not square in LR pixels
+    (``--scale-x`` != ``--scale-y``): the case where the direct and the transposed route of
+    an LMLTE differ and the models render both (``axis_ensemble``)."""
+    dy, dx = cell_yx[0] * h, cell_yx[1] * w
+    return abs(dy - dx) > 1e-6 * max(dy, dx)
+
+
 __all__ = ["MAX_TRAIN_SCALE", "cell_factor", "cell_size", "coord_grid", "grid_query",
-           "image_query", "make_coord", "make_coord_axis", "size_tensor"]
+           "image_query", "make_coord", "make_coord_axis", "non_square_pixels", "size_tensor"]
+

@@ -47,9 +47,11 @@ def test_reference_case(model, name: str) -> None:
     cell = (cell_size(hh, float(d["cell_factor"])), cell_size(ww, float(d["cell_factor"])))
     assert np.array_equal(np.float32(cell), d["cell"][0])
     lr = torch.from_numpy(d["inp"])[None]
-    raw = model.upscale(lr, (hh, ww), clamp=False)[0].numpy()
+    # The official code renders the direct route only (no transposed-route mean, which our
+    # models add at non-square output pixels, e.g. case x2_x3).
+    raw = model.upscale(lr, (hh, ww), clamp=False, axis_ensemble=False)[0].numpy()
     assert max_err(raw, d["expected_unclamped"], d["ulp_sensitive"]) <= TOL
-    out = model.upscale(lr, (hh, ww))[0].numpy()
+    out = model.upscale(lr, (hh, ww), axis_ensemble=False)[0].numpy()
     assert max_err(out, d["expected"], d["ulp_sensitive"]) <= TOL
     assert out.min() >= 0 and out.max() <= 1
 
@@ -117,7 +119,8 @@ def test_query_chunks_bound_the_working_set(model, monkeypatch: pytest.MonkeyPat
     lr = torch.rand(1, 3, 16, 20)
     out = model.upscale(lr, (100, 130), chunk=2000)
     assert out.shape == (1, 3, 100, 130)
-    assert max(seen) <= 2000 and sum(seen) == 100 * 130
+    # x6.25 by x6.5: non-square pixels, so both routes (direct, transposed) render every pixel.
+    assert max(seen) <= 2000 and sum(seen) == 2 * 100 * 130
 
 
 def test_upscale_grid_matches_upscale_and_tiles_are_seamless(model) -> None:
@@ -231,3 +234,25 @@ def test_default_model_is_a_one_band_lmlte() -> None:
 
 def test_fixture_files_present() -> None:
     assert (DATA / "README.md").is_file() and (DATA / "state_dict_layouts.json").is_file()
+
+
+def test_non_square_pixels_do_not_depend_on_the_axis_order(model) -> None:
+    """At --scale-x != --scale-y the result is the mean of the direct and the transposed route,
+    so transposing the input (and swapping the scales) transposes the output; the network's
+    direct route alone does not have that symmetry. Square pixels keep the direct route."""
+    torch.manual_seed(5)
+    lr = torch.rand(1, 3, 11, 14)
+    out = model.upscale(lr, (33, 21), clamp=False)
+    out_t = model.upscale(lr.transpose(-1, -2), (21, 33), clamp=False).transpose(-1, -2)
+    assert torch.allclose(out, out_t, atol=1e-6)
+    direct = model.upscale(lr, (33, 21), clamp=False, axis_ensemble=False)
+    direct_t = model.upscale(lr.transpose(-1, -2), (21, 33), clamp=False,
+                             axis_ensemble=False).transpose(-1, -2)
+    assert (direct - direct_t).abs().max() > 1e-3
+    assert torch.allclose(out, (direct + direct_t) / 2, atol=1e-6)
+    rows, cols = torch.arange(33) * (11 / 33) + 11 / 66, torch.arange(21) * (14 / 21) + 14 / 42
+    grid = model.upscale_grid(lr, rows, cols, (11 / 33, 14 / 21), clamp=False)
+    assert torch.allclose(grid, out, atol=1e-5)
+    square = (22, 28)
+    assert torch.equal(model.upscale(lr, square, clamp=False),
+                       model.upscale(lr, square, clamp=False, axis_ensemble=False))
