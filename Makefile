@@ -74,6 +74,7 @@ demo: setup
 bench: setup
 	$(PY) -m engine bench --out $(BUILD)/bench
 	$(PY) -m engine.bench.throughput $(BUILD)/bench/throughput.json
+	$(PY) -m engine.bench.flops $(BUILD)/bench/flops.json
 
 zip: $(BUILD)/$(PLUGIN).zip
 

@@ -13,7 +13,7 @@ from engine.progress import Done, Log, Progress, ProgressCallback
 HELP = "run benchmarks (speed, peak memory, quality) and write one JSON file per entry"
 
 #: Bench entries: modules in engine/bench/ with ``run(out_dir: Path, quick: bool) -> dict``.
-ENTRIES = ("throughput", "lmlte", "pipeline", "ldcsr", "moe", "export")
+ENTRIES = ("throughput", "flops", "lmlte", "pipeline", "ldcsr", "moe", "export")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -1,0 +1,139 @@
+"""How close the default model runs to the machine's floating-point limit, and what the CLI adds.
+
+* **Limit**: the best of a few float32 2048 x 2048 matrix products (``torch.mm``) on all cores
+  (torch's default threads, as the CLI runs): the machine's attainable FLOP rate.
+* **Model-only**: ``lmlte-default``'s :meth:`upscale` on a real WorldView-2 PAN crop (256² and
+  1024² inputs, x2 / x3 / x4), the whole image in one call. FLOPs are counted with
+  ``torch.utils.flop_counter`` on the 256² input (matrix products and convolutions, the work
+  that counts); they grow exactly with the pixel counts, so the 1024² figure is 16 times that.
+  Utilisation = counted FLOPs / seconds / limit.
+* **CLI overhead**: ``python -m engine upscale`` with default options on the same 1024² crop as
+  a UInt16 GeoTIFF (start-up, reading, statistics, tiling, writing included) against the
+  model-only time of that input: ``cli_seconds / model_seconds - 1``.
+
+``python -m engine bench --only flops`` (``make bench`` runs every entry).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from engine.bench.pipeline import make_raster, measure
+
+MODEL = "lmlte-default"
+SIDES = (256, 1024)
+SCALES = (2, 3, 4)
+#: Targets of the throughput issue: utilisation at x2 and at x3-x4, CLI overhead.
+TARGET_X2, TARGET_X34, TARGET_OVERHEAD = 0.50, 0.35, 0.15
+
+
+def flop_limit(repeat: int = 5) -> float:
+    """Attainable float32 GFLOP/s: the best of ``repeat`` 2048³ matrix products."""
+    import torch
+
+    a, b = torch.rand(2048, 2048), torch.rand(2048, 2048)
+    a @ b  # warm-up
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2 * 2048 ** 3 / best / 1e9
+
+
+def _crop(side: int) -> Any:
+    """A real PAN crop (1, 1, side, side) in [0, 1] (the pipeline's percentile stretch)."""
+    import numpy as np
+    import torch
+    from osgeo import gdal
+
+    from engine.bench.common import dgsamples_tif
+
+    arr = gdal.Open(str(dgsamples_tif("wv2_longmont_1k", "PAN"))).ReadAsArray(0, 0, side, side)
+    arr = arr.astype(np.float32)
+    lo, hi = np.percentile(arr, [0.1, 99.9])
+    return torch.from_numpy(np.clip((arr - lo) / (hi - lo), 0, 1))[None, None]
+
+
+def model_rows(limit: float, quick: bool) -> list[dict[str, Any]]:
+    """Model-only seconds, counted GFLOP and utilisation per input side and scale."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    import engine
+
+    model = engine.load_model(MODEL, device="cpu")
+    sides = (64, 128) if quick else SIDES
+    rows = []
+    for s in SCALES:
+        small = _crop(sides[0])
+        out = (sides[0] * s, sides[0] * s)
+        counter = FlopCounterMode(display=False)
+        with counter:
+            model.upscale(small, out)
+        flops_small = counter.get_total_flops()
+        for side in sides:
+            lr = small if side == sides[0] else _crop(side)
+            size = (side * s, side * s)
+            model.upscale(lr[..., :32, :32], (32 * s, 32 * s))  # warm-up
+            runs = 3 if side == sides[0] else 1
+            best = float("inf")
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                model.upscale(lr, size)
+                best = min(best, time.perf_counter() - t0)
+            gflop = flops_small * (side / sides[0]) ** 2 / 1e9
+            rows.append({"side": side, "scale": s, "seconds": round(best, 3),
+                         "gflop": round(gflop, 2), "gflops": round(gflop / best, 1),
+                         "utilisation": round(gflop / best / limit, 3),
+                         "out_mpix_per_s": round(size[0] * size[1] / 1e6 / best, 3)})
+    return rows
+
+
+def run(out_dir: Path, quick: bool) -> dict[str, Any]:
+    """The bench JSON: limit, model-only rows, CLI overhead, targets."""
+    import torch
+
+    limit = flop_limit()  # torch's default threads: all cores, like the CLI child below
+    rows = model_rows(limit, quick)
+    side = rows[-1]["side"]
+    with tempfile.TemporaryDirectory(prefix="arbsr-flops-", dir=out_dir) as tmp:
+        src = make_raster(Path(tmp) / f"pan{side}.tif", "PAN", side, side)
+        cli = measure([src, Path(tmp) / "out.tif", "--model", MODEL, "--scale", 2])
+    model_x2 = next(r for r in rows if r["side"] == side and r["scale"] == 2)
+    overhead = cli["seconds"] / model_x2["seconds"] - 1
+    util = {f"{r['side']} x{r['scale']}": r["utilisation"] for r in rows}
+    targets = {
+        "utilisation": util,
+        "cli_overhead_x2": round(overhead, 3),
+        "ok": bool(all(r["utilisation"] >= (TARGET_X2 if r["scale"] == 2 else TARGET_X34)
+                       for r in rows) and overhead <= TARGET_OVERHEAD),
+    }
+    return {"entry": "flops", "threads": torch.get_num_threads(), "quick": quick, "model": MODEL,
+            "limit_gflops": round(limit, 1), "rows": rows,
+            "cli": {"side": side, "scale": 2, **cli}, "targets": targets}
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """Model-only utilisation per input and scale, then the CLI overhead."""
+    lines = [f"{result['model']}, {result['threads']} threads, limit "
+             f"{result['limit_gflops']:.0f} GFLOP/s (float32 matrix product)", "",
+             "| input | scale | model-only s | GFLOP | GFLOP/s | of the limit |",
+             "|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        lines.append(f"| {r['side']}² | x{r['scale']} | {r['seconds']:.2f} | {r['gflop']:.1f} | "
+                     f"{r['gflops']:.1f} | {100 * r['utilisation']:.0f} % |")
+    cli = result["cli"]
+    lines += ["", f"CLI on the {cli['side']}² raster at x2: {cli['seconds']:.2f} s, "
+              f"{100 * result['targets']['cli_overhead_x2']:+.0f} % over model-only"]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # python -m engine.bench.flops build/bench/flops.json
+    import json
+    import sys
+
+    print(markdown(json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))))
