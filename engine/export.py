@@ -108,11 +108,13 @@ def meta_for(model: SRModel, *, precision: str = "float32", quantized: str | Non
     clip = float(getattr(model, "cell_clip", model.options.get("cell_clip", MAX_TRAIN_SCALE)))
     # The eager LMLTE renders both axis routes at non-square pixels; the export does the same.
     both_routes = isinstance(model, LMLTEModel) and bool(model.options.get("axis_ensemble", True))
+    views = int(model.options.get("self_ensemble", 1)) if isinstance(model, LMLTEModel) else 1
     return ExportMeta(source_family=model.family, source_name=str(model.name),
                       in_channels=model.in_channels, out_channels=model.out_channels,
                       scale_range=tuple(model.scale_range), halo=int(model.halo),  # type: ignore[arg-type]
                       norm_mean=mean, norm_std=std, cell_clip=clip, precision=precision,
-                      quantized=quantized, pruned=pruned, axis_ensemble=both_routes)
+                      quantized=quantized, pruned=pruned, axis_ensemble=both_routes,
+                      self_ensemble=views)
 
 
 def export_model(model: SRModel, out: str | os.PathLike[str], *, fmt: str = "torchscript",

@@ -315,3 +315,10 @@ def test_exported_default_model_renders_both_axis_routes_like_the_checkpoint(tmp
         want = eager.upscale(lr, size, clamp=False)
         got = exported.upscale(lr, size, clamp=False)
         assert float((got - want).abs().max()) <= 1e-5
+    # A model whose card asks for geometric views (self_ensemble) exports them too.
+    eager.options["self_ensemble"] = 4
+    path4 = export_model(eager, tmp_path / "views.pt", fmt="torchscript").path
+    exported4 = load_model(path4, device="cpu")
+    assert exported4.meta.self_ensemble == 4
+    want = eager.upscale(lr, (24, 30), clamp=False)
+    assert float((exported4.upscale(lr, (24, 30), clamp=False) - want).abs().max()) <= 1e-5

@@ -28,6 +28,7 @@ import torch
 
 from engine.errors import ModelError, ParameterError
 from engine.models.lmlte.coords import coord_grid, grid_query, image_query, non_square_pixels
+from engine.models.lmlte.views import render_views, view_count
 from engine.models.sr_model import SRModel
 
 #: Version of the metadata layout written by :mod:`engine.export`.
@@ -56,6 +57,7 @@ class ExportMeta:
         axis_ensemble: at non-square output pixels, render the mean of the direct and the
             transposed route, as the eager LMLTE model does (files exported before this field
             existed render the direct route only).
+        self_ensemble: geometric views averaged everywhere (1, 2, 4 or 8; the model's option).
     """
 
     source_family: str
@@ -71,6 +73,7 @@ class ExportMeta:
     quantized: str | None = None
     pruned: float = 0.0
     axis_ensemble: bool = False
+    self_ensemble: int = 1
     format_version: int = FORMAT_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -151,11 +154,10 @@ class ExportedSRModel(SRModel):
         if lr.ndim != 4 or lr.shape[1] != self.in_channels:
             raise ParameterError(f"input of shape {tuple(lr.shape)} does not fit this exported "
                                  f"model: give (B, {self.in_channels}, h, w)")
-        out = self._render_route(lr, ys, xs, cell)
-        if self.meta.axis_ensemble and non_square_pixels(*lr.shape[-2:], cell):
-            # As the checkpoint does (LMLTEModel): the mean of the direct and the transposed route.
-            out_t = self._render_route(lr.transpose(-1, -2), xs, ys, cell[::-1])
-            out = (out + out_t.transpose(-1, -2)) * 0.5
+        # As the checkpoint does (LMLTEModel): the mean of the exported geometric views.
+        views = view_count(self.meta.self_ensemble, self.meta.axis_ensemble,
+                           non_square_pixels(*lr.shape[-2:], cell))
+        out = render_views(self._render_route, lr, ys, xs, cell, views)
         out = out * self.meta.norm_std + self.meta.norm_mean
         out = out.to(lr.device)
         return out.clamp(0.0, 1.0) if clamp else out

@@ -31,6 +31,7 @@ from engine.errors import ModelError, ParameterError
 from engine.models.lmlte.coords import (MAX_TRAIN_SCALE, coord_grid, grid_query, image_query,
                                         non_square_pixels)
 from engine.models.lmlte.network import LMLTE, default_chunk
+from engine.models.lmlte.views import render_views, view_count
 from engine.models.memory import ModelOutOfMemory, is_out_of_memory, out_of_memory_as
 from engine.models.sr_model import SRModel
 from engine.precision import autocast, precision_dtype
@@ -259,6 +260,7 @@ class LMLTEModel(SRModel):
         """Super-resolve ``lr`` (B, C, h, w) in [0, 1] to exactly ``size`` = (H, W).
 
         Keyword options: ``chunk``, ``precision``, ``cmsr`` (table path or False to disable),
+        ``self_ensemble`` (1, 2, 4 or 8 geometric views averaged; default 1),
         ``axis_ensemble`` (False: the network's direct route only at non-square output pixels);
         others (``seed``, ``steps``, ...) are ignored.
 
@@ -325,23 +327,19 @@ class LMLTEModel(SRModel):
     def _render_both_routes(self, lr: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor,
                             cell_yx: tuple[float, float], chunk: int, dtype: Any,
                             kwargs: Mapping[str, Any], clamp: bool) -> torch.Tensor:
-        """Render ys x xs of ``lr``; at non-square output pixels, the mean of the direct and the
-        transposed route (transpose the input, render with the axes swapped, transpose back).
-        The network is not symmetric in the axes there; the mean is, and scores higher."""
+        """Render ys x xs of ``lr`` as the mean of its geometric views
+        (:mod:`engine.models.lmlte.views`): the ``self_ensemble`` option, and at non-square
+        output pixels at least the direct and the transposed route, whose mean does not depend
+        on the axis order (the network alone does, there) and scores higher."""
         h, w = lr.shape[-2:]
+        views = view_count(self._opt(kwargs, "self_ensemble", 1),
+                           self._opt(kwargs, "axis_ensemble", True),
+                           non_square_pixels(h, w, cell_yx))
         with out_of_memory_as(OUT_OF_MEMORY), autocast(self.device, dtype):
-            out = self._render_route(lr, ys, xs, cell_yx, chunk)
-            if self._axis_ensemble(kwargs, h, w, cell_yx):
-                out_t = self._render_route(lr.transpose(-1, -2), xs, ys, cell_yx[::-1], chunk)
-                out = (out + out_t.transpose(-1, -2)) * 0.5
+            out = render_views(lambda x, vy, vx, c: self._render_route(x, vy, vx, c, chunk),
+                               lr, ys, xs, cell_yx, views)
         out = out * 0.5 + 0.5
         return out.clamp_(0, 1) if clamp else out
-
-    def _axis_ensemble(self, kwargs: Mapping[str, Any], h: int, w: int,
-                       cell_yx: tuple[float, float]) -> bool:
-        """Render both routes at non-square output pixels unless ``axis_ensemble`` is off.
-        Square pixels are symmetric already and keep the direct route (unchanged pixels)."""
-        return bool(self._opt(kwargs, "axis_ensemble", True)) and non_square_pixels(h, w, cell_yx)
 
     def _render_route(self, lr: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor,
                       cell_yx: tuple[float, float], chunk: int) -> torch.Tensor:

@@ -256,3 +256,35 @@ def test_non_square_pixels_do_not_depend_on_the_axis_order(model) -> None:
     square = (22, 28)
     assert torch.equal(model.upscale(lr, square, clamp=False),
                        model.upscale(lr, square, clamp=False, axis_ensemble=False))
+
+
+def test_self_ensemble_views_average_flips_and_transposes(model) -> None:
+    """self_ensemble=4: the mean of the input, its 180° rotation, its transpose and the
+    transposed rotation, each upscaled and mapped back; 8 views make the model equivariant
+    to every flip and transpose; tiles rendered with views are seamless."""
+    torch.manual_seed(7)
+    lr = torch.rand(1, 3, 10, 13)
+    size = (25, 33)  # x2.5 by x2.54: non-square pixels
+
+    def mapped(t: int) -> torch.Tensor:
+        x = lr.flip(-1, -2) if t & 3 else lr
+        if t & 4:
+            out = model.upscale(x.transpose(-1, -2), size[::-1], clamp=False,
+                                axis_ensemble=False).transpose(-1, -2)
+        else:
+            out = model.upscale(x, size, clamp=False, axis_ensemble=False)
+        return out.flip(-1, -2) if t & 3 else out
+
+    want = sum(mapped(t) for t in (0, 3, 4, 7)) / 4
+    got = model.upscale(lr, size, clamp=False, self_ensemble=4)
+    assert torch.allclose(got, want, atol=1e-5)
+    eight = model.upscale(lr, size, clamp=False, self_ensemble=8)
+    flipped = model.upscale(lr.flip(-1), size, clamp=False, self_ensemble=8).flip(-1)
+    assert torch.allclose(eight, flipped, atol=1e-5)
+    rows = (torch.arange(25) + 0.5) * (10 / 25)
+    cols = (torch.arange(33) + 0.5) * (13 / 33)
+    window = model.upscale_grid(lr, rows[5:17], cols[9:30], (10 / 25, 13 / 33), clamp=False,
+                                self_ensemble=4)
+    assert torch.allclose(window, got[..., 5:17, 9:30], atol=1e-5)
+    with pytest.raises(ParameterError, match="1, 2, 4 or 8"):
+        model.upscale(lr, size, self_ensemble=3)
