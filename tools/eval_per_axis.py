@@ -11,17 +11,17 @@ resamplers are separable, so this is "transpose the input, upscale at the swappe
 transpose back" for the model and the same numbers for GDAL. A model without an axis-order
 convention error, trained on all 8 dihedral symmetries, scores the same on both routes.
 
-Images (none used in training): WorldView-2 PAN (512x512 crop at 744, 746, as in the model card),
-WorldView-2 MUL (whole file, 8 bands), scikit-image ``camera`` and ``astronaut`` (256x256 crops;
+Images (none used in training): WorldView-2 PAN (512x512 crop at 744, 746, as in the model card;
+``pan-full``: the whole 2000 x 2004 file), WorldView-2 MUL (whole file, 8 bands), scikit-image ``camera`` and ``astronaut`` (256x256 crops;
 astronaut band-wise RGB).
 
     .venv/bin/python tools/eval_per_axis.py --model base=resources/models/lmlte-default.pth \\
         --model new=build/train/x/epoch-best.pth --out build/eval-per-axis.json \\
         [--images pan mul camera astronaut] [--pairs 4,1.5 1.5,4 ...] [--threads 1]
 
-A model path ending in ``@direct`` renders the network's direct route only (option
-``axis_ensemble`` off): what LMLTE models did before they averaged both routes at non-square
-output pixels.
+A model path (or registered name) ending in ``@direct`` renders the network's direct route only
+(option ``axis_ensemble`` off): what LMLTE models did before they averaged both routes at
+non-square output pixels; ``@viewsN`` sets the ``self_ensemble`` option to N geometric views.
 
 Results are appended to ``--out`` as they come (JSON), and rows already there are skipped, so an
 interrupted run continues. ``--table`` prints the Markdown table of a results file.
@@ -46,7 +46,7 @@ gdal.UseExceptions()
 #: Default scale pairs (sx, sy): the issue's four, more per-axis pairs in [1, 4]^2, equal axes.
 PAIRS = ["2,3", "3,2", "1.5,4", "4,1.5", "1.25,3.5", "3.5,1.25", "2.5,4", "4,2.5", "1,3", "3,1",
          "2,2", "3,3", "4,4"]
-IMAGES = ["pan", "mul", "camera", "astronaut"]
+IMAGES = ["pan", "mul", "camera", "astronaut"]  # also "pan-full": the whole PAN file
 
 
 def _write(path: Path, arr: np.ndarray, like: gdal.Dataset | None = None) -> Path:
@@ -74,6 +74,8 @@ def prepare(images: list[str], tmp: Path) -> dict[str, Path]:
                                 srcWin=[744, 746, 512, 512])
             arr = ds.ReadAsArray()
             ds = None
+        elif name == "pan-full":  # the whole 2000 x 2004 file
+            arr = gdal.Open(str(dgsamples_tif("wv2_longmont_1k", "PAN"))).ReadAsArray()
         elif name == "mul":
             arr = gdal.Open(str(dgsamples_tif("wv2_longmont_1k", "MUL"))).ReadAsArray()
         elif name == "camera":
@@ -81,7 +83,8 @@ def prepare(images: list[str], tmp: Path) -> dict[str, Path]:
         elif name == "astronaut":
             arr = np.moveaxis(skdata.astronaut()[128:384, 128:384], -1, 0)
         else:
-            raise SystemExit(f"unknown image '{name}': use pan, mul, camera, astronaut")
+            raise SystemExit(f"unknown image '{name}': use pan, pan-full, mul, camera, "
+                             "astronaut")
         arr = arr if arr.ndim == 3 else arr[None]
         out[name] = _write(tmp / f"{name}-hr.tif", np.ascontiguousarray(arr))
         out[name + "^T"] = _write(tmp / f"{name}-hrT.tif",
@@ -117,10 +120,12 @@ def main(argv: list[str] | None = None) -> int:
         files = prepare(args.images, Path(tmp))
         for spec in args.model:
             name, path = spec.split("=", 1)
-            direct_only = path.endswith("@direct")
-            model = engine.load_model(path.removesuffix("@direct"), device="cpu")
-            if direct_only:
+            path, _, suffix = path.partition("@")
+            model = engine.load_model(path, device="cpu")
+            if suffix == "direct":
                 model.options["axis_ensemble"] = False
+            elif suffix.startswith("views"):
+                model.options["self_ensemble"] = int(suffix[len("views"):])
             for image in args.images:
                 for pair in args.pairs:
                     sx, sy = (float(v) for v in pair.split(","))
