@@ -105,14 +105,23 @@ def grid_query(h: int, w: int, rows: torch.Tensor, cols: torch.Tensor,
     return ys, xs, cell
 
 
+#: Output pixels whose height and width differ by less than this fraction count as square: the
+#: rounding of output sizes (500 x 501 at x2 -> 1000 x 1002 ...) makes equal scales differ by a
+#: fraction of a percent, where the two routes of an LMLTE agree (and a second route would
+#: double the time for nothing); per-axis requests differ by far more.
+SQUARE_TOLERANCE = 0.01
+
+
 def non_square_pixels(h: int, w: int, cell_yx: tuple[float, float]) -> bool:
     """True when the output pixels of a query on an (h, w) input are not square in LR pixels
-    (``--scale-x`` != ``--scale-y``): the case where the direct and the transposed route of
-    an LMLTE differ and the models render both (``axis_ensemble``)."""
+    (``--scale-x`` != ``--scale-y``, beyond :data:`SQUARE_TOLERANCE`): the case where the
+    direct and the transposed route of an LMLTE differ and the models render both
+    (``axis_ensemble``)."""
     dy, dx = cell_yx[0] * h, cell_yx[1] * w
-    return abs(dy - dx) > 1e-6 * max(dy, dx)
+    return abs(dy - dx) > SQUARE_TOLERANCE * max(dy, dx)
 
 
-__all__ = ["MAX_TRAIN_SCALE", "cell_factor", "cell_size", "coord_grid", "grid_query",
-           "image_query", "make_coord", "make_coord_axis", "non_square_pixels", "size_tensor"]
+__all__ = ["MAX_TRAIN_SCALE", "SQUARE_TOLERANCE", "cell_factor", "cell_size", "coord_grid",
+           "grid_query", "image_query", "make_coord", "make_coord_axis", "non_square_pixels",
+           "size_tensor"]
 

@@ -288,3 +288,15 @@ def test_self_ensemble_views_average_flips_and_transposes(model) -> None:
     assert torch.allclose(window, got[..., 5:17, 9:30], atol=1e-5)
     with pytest.raises(ParameterError, match="1, 2, 4 or 8"):
         model.upscale(lr, size, self_ensemble=3)
+
+
+def test_rounded_output_sizes_count_as_square_pixels(model) -> None:
+    # 41 x 60 at x2.5 -> 102 x 150 (102.5 rounded): pixels 0.5 % off square render one route,
+    # as an exactly square job does; a per-axis request (x2.5 by x3) renders two.
+    from engine.models.lmlte.coords import non_square_pixels
+
+    assert not non_square_pixels(41, 60, (2 / 102, 2 / 150))
+    assert non_square_pixels(41, 60, (2 / 102, 2 / 180))
+    lr = torch.rand(1, 3, 41, 60)
+    assert torch.equal(model.upscale(lr, (102, 150), clamp=False),
+                       model.upscale(lr, (102, 150), clamp=False, axis_ensemble=False))
