@@ -112,9 +112,13 @@ def _model_seconds(lr: Any, scale: int, runs: int) -> float:
 
 def run(out_dir: Path, quick: bool) -> dict[str, Any]:
     """The bench JSON: limit, model-only rows, CLI overhead, targets."""
+    import os
+
     import torch
 
-    limit = flop_limit()  # torch's default threads: all cores, like the CLI child below
+    # All cores, as the CLI child below runs (an entry run before may have set 1 thread).
+    torch.set_num_threads(os.cpu_count() or 1)
+    limit = flop_limit()
     rows = model_rows(limit, quick)
     side = 128 if quick else CLI_SIDE
     with tempfile.TemporaryDirectory(prefix="arbsr-flops-", dir=out_dir) as tmp:

@@ -202,7 +202,7 @@ def test_model_lists_say_each_models_trade_off(qgis_app, arbsr_provider, demo_se
     from arbsr_qgis.algorithms.base import model_notes
 
     notes = model_notes()
-    assert {"lmlte-default", "fast", "moe"} <= set(notes)
+    assert {"lmlte-default", "lmlte-large", "fast", "moe"} <= set(notes)
     alg = QgsApplication.processingRegistry().createAlgorithmById("arbsr:upscale")
     help_text = alg.parameterDefinition("MODEL").help()
     assert f"fast: {notes['fast']}" in help_text
