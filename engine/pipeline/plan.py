@@ -23,14 +23,9 @@ from dataclasses import dataclass
 
 from engine.io.windows import Span, alignment, split_output_axis
 
-#: Default output block side in pixels (2 x 2 blocks of the output GeoTIFF).
+#: Default output block side in pixels (2 x 2 blocks of the output GeoTIFF). A model card can
+#: set its own default in input pixels (option ``tile``, e.g. ``fast``).
 DEFAULT_OUTPUT_TILE = 512
-#: Point-query models (their working memory is bounded by query chunks, not by the block):
-#: default blocks of this many INPUT pixels, at most GRID_MAX_OUTPUT output pixels. Larger
-#: blocks recompute less halo and make fewer calls: fast x4 on a 2048² raster took 12.0 s with
-#: 2048-pixel blocks against 14.6 s with 512 (lmlte-default x2 on 1024²: 10.9 s against 13.2).
-GRID_INPUT_TILE = 512
-GRID_MAX_OUTPUT = 2048
 #: Block size of the output GeoTIFF (gdal_raster.creation_options).
 GEOTIFF_BLOCK = 256
 #: Largest blending overlap, in LR pixels, of crop-based models.
@@ -96,19 +91,14 @@ def block_seed(seed: int, row: int, col: int) -> int:
     return int((seed * 1_000_003 + row * 65_537 + col * 257) % (2**31 - 1))
 
 
-def block_size(tile: int | None, scale: float, grid: bool = False) -> int:
-    """Output block side along one axis for a ``tile`` given in INPUT pixels (None = default:
-    :data:`DEFAULT_OUTPUT_TILE`, or for point-query models ``grid``
-    :data:`GRID_INPUT_TILE` input pixels up to :data:`GRID_MAX_OUTPUT`).
+def block_size(tile: int | None, scale: float) -> int:
+    """Output block side along one axis for a ``tile`` given in INPUT pixels (None = default).
 
     Sizes of a GeoTIFF block or more are rounded to whole GeoTIFF blocks.
     """
     if tile is None:
-        if not grid:
-            return DEFAULT_OUTPUT_TILE
-        size = min(int(round(GRID_INPUT_TILE * scale)), GRID_MAX_OUTPUT)
-    else:
-        size = max(8, int(round(tile * scale)))
+        return DEFAULT_OUTPUT_TILE
+    size = max(8, int(round(tile * scale)))
     if size >= GEOTIFF_BLOCK:
         size = int(round(size / GEOTIFF_BLOCK)) * GEOTIFF_BLOCK
     return size
@@ -121,11 +111,11 @@ def make_plan(width: int, height: int, out_w: int, out_h: int, *, halo: int, gri
     Args:
         halo: the model's LR context pixels (``SRModel.halo``).
         grid: the model renders arbitrary output points (exact, no blending needed).
-        tile: block side in input pixels (default: see :func:`block_size`).
+        tile: block side in input pixels (default: 512 output pixels).
         seed: the job's seed; each block derives its own from it and its position.
     """
     sx, sy = out_w / width, out_h / height
-    bw, bh = block_size(tile, sx, grid), block_size(tile, sy, grid)
+    bw, bh = block_size(tile, sx), block_size(tile, sy)
     ov_x = 0 if grid else int(math.ceil(min(halo, MAX_BLEND_HALO) * sx))
     ov_y = 0 if grid else int(math.ceil(min(halo, MAX_BLEND_HALO) * sy))
     # Crop-based models: crops aligned so that their output grid is a subset of the global one.

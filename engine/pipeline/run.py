@@ -64,7 +64,8 @@ def upscale_raster(input_path: str | os.PathLike[str], output_path: str | os.Pat
     Args:
         scale: per-axis factors (>= 1); output size is round(w * sx) x round(h * sy).
         bands: 1-based band selection (default all), list or "1,2,3".
-        tile: block side in INPUT pixels (default: 512 output pixels).
+        tile: block side in INPUT pixels (default: the card's ``tile`` option, else 512 output
+            pixels).
         half: autocast float16 on CUDA (default: ``model.options.get("half", True)``).
         cog: write a Cloud Optimised GeoTIFF.
         workers: processes (local) or Ray actors rendering blocks.
@@ -104,6 +105,10 @@ def upscale_raster(input_path: str | os.PathLike[str], output_path: str | os.Pat
         progress(Log(f"scale {max(scale.x, scale.y):g} is above the range model '{model.name}' "
                      f"was trained for (up to x{hi:g}): results may be blurry or show artefacts",
                      "warning"))
+    if tile is None and model.options.get("tile"):
+        # The card's block size (input pixels): e.g. fast, whose cost per call is small and
+        # whose larger blocks recompute less halo (x4 on 2048²: 12.0 s instead of 14.6 s).
+        tile = int(model.options["tile"])
     if tile is not None and tile < 1:
         raise ParameterError(f"--tile {tile} must be a positive number of pixels, e.g. 256")
     samples, unc_path = _check_sampling(model, out, input_path, temperature, samples,

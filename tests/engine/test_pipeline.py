@@ -330,3 +330,17 @@ def test_bundled_lmlte_is_tile_independent_and_equals_its_whole_image_output(tmp
     span = float(lr.max() - lr.min())
     assert np.abs(outs[0] - outs[1]).max() < 1e-5 * span + 1e-3
     assert np.abs(outs[1] - whole).max() < 1e-5 * span + 1e-3
+
+
+def test_a_cards_tile_option_sets_the_default_block(tmp_path):
+    # The card's "tile" (input pixels) is the default block size; --tile still wins; a
+    # point-query model's pixels do not depend on it (up to float rounding: 1 DN).
+    src = write_geotiff(tmp_path / "in.tif", (smooth_image(96, 96) * 1000).astype(np.uint16))
+    model = GridBicubic()
+    base = upscale_raster(src, tmp_path / "a.tif", model, scale=Scale(2, 2))
+    model.options["tile"] = 32
+    carded = upscale_raster(src, tmp_path / "b.tif", model, scale=Scale(2, 2))
+    given = upscale_raster(src, tmp_path / "c.tif", model, scale=Scale(2, 2), tile=48)
+    assert (base["tiles"], carded["tiles"], given["tiles"]) == (1, 9, 4)
+    a = gdal.Open(str(tmp_path / "a.tif")).ReadAsArray().astype(int)
+    assert np.abs(a - gdal.Open(str(tmp_path / "b.tif")).ReadAsArray()).max() <= 1
