@@ -117,20 +117,19 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
         return text
 
     def with_examples(self, text: str) -> str:
-        """The help text followed by the algorithm's ``qgis_process`` examples."""
-        if not self.EXAMPLES:
-            return text
-        return "\n\n".join([text, self.tr(
-            "Example from a shell (on Debian's QGIS 3.22 the program is qgis_process.bin; "
-            "run 'qgis_process help {alg}' for every parameter):").format(
-                alg=f"arbsr:{self.name()}")] + list(self.EXAMPLES))
-
-    @staticmethod
-    def notes_help(options: list[str]) -> str:
-        """One "name: trade-off" line per model with a card note, for the MODEL help."""
+        """The help text, the listed models' trade-offs (their cards' notes) and the
+        algorithm's ``qgis_process`` examples."""
+        parts = [text]
         notes = model_notes()
-        lines = [f"{name}: {notes[name]}" for name in options if name in notes]
-        return ("\n" + "\n".join(lines)) if lines else ""
+        lines = [f"{name}: {notes[name]}" for name in model_names() if name in notes]
+        if lines:
+            parts.append("\n".join([self.tr("Models (MODEL) and their trade-offs:"), *lines]))
+        if self.EXAMPLES:
+            parts += [self.tr(
+                "Example from a shell (on Debian's QGIS 3.22 the program is qgis_process.bin; "
+                "run 'qgis_process help {alg}' for every parameter):").format(
+                    alg=f"arbsr:{self.name()}"), *self.EXAMPLES]
+        return "\n\n".join(parts)
 
     def add_parameter(self, param, help_text: str, advanced: bool = False):
         """Add ``param`` with its help (the tooltip, and the text of ``qgis_process help``)."""
@@ -165,7 +164,7 @@ class EngineAlgorithm(QgsProcessingAlgorithm):
             "file' to use the file given in Checkpoint. From qgis_process, give the name, "
             "e.g. MODEL=moe. Demonstration models (weights that do not beat GDAL cubic) are "
             "listed only when Settings > Options > ArbSR asks for them, but their names "
-            "always work.") + self.notes_help(options))
+            "always work."))
         self.add_parameter(QgsProcessingParameterFile(
             self.CHECKPOINT, self.tr("Checkpoint or exported model file (with MODEL = custom)"),
             behavior=QgsProcessingParameterFile.File, optional=True,

@@ -259,84 +259,89 @@
 <context>
     <name>EngineAlgorithm</name>
     <message>
-        <location filename="../algorithms/base.py" line="160"/>
+        <location filename="../algorithms/base.py" line="159"/>
         <source>Model</source>
         <translation>Modèle</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="169"/>
+        <location filename="../algorithms/base.py" line="168"/>
         <source>Checkpoint or exported model file (with MODEL = custom)</source>
         <translation>Fichier de poids ou modèle exporté (avec MODEL = personnalisé)</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="192"/>
+        <location filename="../algorithms/base.py" line="191"/>
         <source>Device</source>
         <translation>Périphérique de calcul</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="180"/>
+        <location filename="../algorithms/base.py" line="179"/>
         <source>Tile size in pixels (0 = ArbSR setting, else the engine&apos;s choice)</source>
         <translation>Taille des tuiles en pixels (0 = réglage ArbSR, sinon choix du moteur)</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="235"/>
+        <location filename="../algorithms/base.py" line="234"/>
         <source>MODEL is &apos;custom checkpoint file&apos; but no CHECKPOINT was given: choose the .pth/.ckpt/.pt/.onnx file, or pick a registered model.</source>
         <translation>MODEL vaut « custom checkpoint file » mais aucun CHECKPOINT n’est donné : choisissez le fichier .pth/.ckpt/.pt/.onnx, ou un modèle enregistré.</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="310"/>
+        <location filename="../algorithms/base.py" line="309"/>
         <source>Cancelled: no output was written.</source>
         <translation>Annulé : aucun résultat n’a été écrit.</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="123"/>
+        <location filename="../algorithms/base.py" line="128"/>
         <source>Example from a shell (on Debian&apos;s QGIS 3.22 the program is qgis_process.bin; run &apos;qgis_process help {alg}&apos; for every parameter):</source>
         <translation>Exemple depuis un terminal (avec le QGIS 3.22 de Debian, le programme est qgis_process.bin ; lancez « qgis_process help {alg} » pour tous les paramètres) :</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="169"/>
+        <location filename="../algorithms/base.py" line="168"/>
         <source>A checkpoint (.pth, .ckpt, .safetensors: official LMF/LDCSR files or ones trained with ArbSR) or an exported model (.pt TorchScript, .onnx). When given, it is used whatever Model says.</source>
         <translation>Un fichier de poids (.pth, .ckpt, .safetensors : fichiers officiels LMF/LDCSR ou entraînés avec ArbSR) ou un modèle exporté (.pt TorchScript, .onnx). S’il est donné, il est utilisé quel que soit le Modèle choisi.</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="180"/>
+        <location filename="../algorithms/base.py" line="179"/>
         <source>The raster is processed in tiles of this many pixels (with overlap), which bounds memory; the result does not depend on it. 0 uses the default tile size of Processing options &gt; Providers &gt; ArbSR, and when that is 0 too the engine chooses (it halves the tile by itself when memory runs out).</source>
         <translation>Le raster est traité en tuiles de cette taille en pixels (avec recouvrement), ce qui borne la mémoire ; le résultat n’en dépend pas. 0 utilise la taille de tuile par défaut des Options de traitement &gt; Fournisseurs &gt; ArbSR, et si elle vaut aussi 0 le moteur choisit (il divise la tuile par deux de lui-même quand la mémoire manque).</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="197"/>
+        <location filename="../algorithms/base.py" line="196"/>
         <source>auto uses the GPU (CUDA) when the engine Python has a CUDA build of PyTorch, else the CPU; cuda fails with a clear message when no GPU is usable. The default comes from Processing options &gt; Providers &gt; ArbSR.</source>
         <translation>auto utilise le GPU (CUDA) quand le Python du moteur a une version CUDA de PyTorch, sinon le CPU ; cuda échoue avec un message clair quand aucun GPU n’est utilisable. La valeur par défaut vient des Options de traitement &gt; Fournisseurs &gt; ArbSR.</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="258"/>
+        <location filename="../algorithms/base.py" line="257"/>
         <source>&lt;{layer} exported to a temporary GeoTIFF&gt;</source>
         <translation>&lt;{layer} exportée dans un GeoTIFF temporaire&gt;</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="262"/>
+        <location filename="../algorithms/base.py" line="261"/>
         <source>Exporting &apos;{layer}&apos; ({provider}) to {path}</source>
         <translation>Export de « {layer} » ({provider}) vers {path}</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="267"/>
+        <location filename="../algorithms/base.py" line="266"/>
         <source>Cannot read layer &apos;{layer}&apos;.</source>
         <translation>Impossible de lire la couche « {layer} ».</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="275"/>
+        <location filename="../algorithms/base.py" line="274"/>
         <source>Could not export layer &apos;{layer}&apos; to a GeoTIFF (error {error}): save it as a GeoTIFF first (Export &gt; Save As).</source>
         <translation>Impossible d’exporter la couche « {layer} » en GeoTIFF (erreur {error}) : enregistrez-la d’abord en GeoTIFF (Exporter &gt; Enregistrer sous).</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="327"/>
+        <location filename="../algorithms/base.py" line="326"/>
         <source>ArbSR writes GeoTIFF: give {parameter} a .tif file name (got {path}).</source>
         <translation>ArbSR écrit du GeoTIFF : donnez à {parameter} un nom de fichier .tif (reçu : {path}).</translation>
     </message>
     <message>
-        <location filename="../algorithms/base.py" line="160"/>
+        <location filename="../algorithms/base.py" line="159"/>
         <source>A registered model (&apos;default&apos; is the bundled LMLTE model; &apos;python -m engine models&apos; lists them all, with their bands and scale range), or &apos;custom checkpoint file&apos; to use the file given in Checkpoint. From qgis_process, give the name, e.g. MODEL=moe. Demonstration models (weights that do not beat GDAL cubic) are listed only when Settings &gt; Options &gt; ArbSR asks for them, but their names always work.</source>
         <translation>Un modèle enregistré (« default » est le modèle LMLTE fourni ; « python -m engine models » les liste tous, avec leurs bandes et leur plage d’échelles), ou « custom checkpoint file » pour utiliser le fichier donné dans Fichier de poids. Depuis qgis_process, donnez le nom, par ex. MODEL=moe. Les modèles de démonstration (poids qui ne battent pas le cubique de GDAL) ne sont listés que si Préférences &gt; Options &gt; ArbSR le demande, mais leurs noms fonctionnent toujours.</translation>
+    </message>
+    <message>
+        <location filename="../algorithms/base.py" line="126"/>
+        <source>Models (MODEL) and their trade-offs:</source>
+        <translation>Modèles (MODEL) et leurs compromis :</translation>
     </message>
 </context>
 <context>

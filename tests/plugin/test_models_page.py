@@ -197,15 +197,16 @@ def test_add_model_button_registers_a_checkpoint_and_remove_unregisters_it(
 
 def test_model_lists_say_each_models_trade_off(qgis_app, arbsr_provider, demo_setting,
                                                user_folder, dock):
-    """The card's one-line note (speed against quality) is in the MODEL help of the
-    algorithms, on the dock's model list and under the dock's output size."""
+    """The card's one-line note (speed against quality) is in the algorithms' help, on the
+    dock's model list and under the dock's output size."""
     from arbsr_qgis.algorithms.base import model_notes
 
     notes = model_notes()
     assert {"lmlte-default", "lmlte-large", "fast", "moe"} <= set(notes)
     alg = QgsApplication.processingRegistry().createAlgorithmById("arbsr:upscale")
-    help_text = alg.parameterDefinition("MODEL").help()
+    help_text = alg.shortHelpString()
     assert f"fast: {notes['fast']}" in help_text
+    assert f"lmlte-large: {notes['lmlte-large']}" in help_text
     names = dock_models(dock)
     tips = {names[i]: dock.model.itemData(i, Qt.ToolTipRole) for i in range(len(names))}
     assert tips["fast"] == notes["fast"] and tips["default"] == notes["lmlte-default"]
