@@ -15,15 +15,8 @@ PY=${PY:-.venv/bin/python}
 OUT=${1:-build/train/large}
 shift || true
 
-mapfile -t WV3 < <("$PY" - <<'PYEOF'
-from pathlib import Path
-import dgsamples
-base = Path(dgsamples.__file__).parent / "wv3_longmont_1k"
-for p in sorted(base.glob("*/*.TIF")):
-    print(p)
-PYEOF
-)
-[ "${#WV3[@]}" -eq 3 ] || { echo "expected the 3 WorldView-3 files of dgsamples, found ${#WV3[@]}: pip install dgsamples==1.1.2" >&2; exit 1; }
+mapfile -t WV3 < <(tools/wv3_files.sh)
+[ "${#WV3[@]}" -eq 3 ] || exit 1
 
 "$PY" -m engine train --config lmlte-large --data "${WV3[@]}" --out "$OUT" \
     --init resources/models/lmlte-default.pth "$@"
