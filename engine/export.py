@@ -32,6 +32,7 @@ from engine.errors import ModelError, OutputError, ParameterError
 from engine.models.exported import ExportMeta
 from engine.models.lmlte.checkpoint import LMLTEModel
 from engine.models.lmlte.coords import MAX_TRAIN_SCALE, coord_grid, image_query
+from engine.models.lmlte.views import view_options
 from engine.models.sr_model import SRModel
 from engine.progress import Log, Progress, ProgressCallback, ignore
 from engine.quantize import prune_magnitude, quantize_dynamic_int8
@@ -106,15 +107,15 @@ def meta_for(model: SRModel, *, precision: str = "float32", quantized: str | Non
     mean = float(getattr(model, "norm_mean", model.options.get("norm_mean", 0.5)))
     std = float(getattr(model, "norm_std", model.options.get("norm_std", 0.5)))
     clip = float(getattr(model, "cell_clip", model.options.get("cell_clip", MAX_TRAIN_SCALE)))
-    # The eager LMLTE renders both axis routes at non-square pixels; the export does the same.
-    both_routes = isinstance(model, LMLTEModel) and bool(model.options.get("axis_ensemble", True))
-    views = int(model.options.get("self_ensemble", 1)) if isinstance(model, LMLTEModel) else 1
+    # The export renders the geometric views the eager LMLTE renders (other families: none).
+    views, both_routes = (view_options(model.options) if isinstance(model, LMLTEModel)
+                          else (1, False))
     return ExportMeta(source_family=model.family, source_name=str(model.name),
                       in_channels=model.in_channels, out_channels=model.out_channels,
                       scale_range=tuple(model.scale_range), halo=int(model.halo),  # type: ignore[arg-type]
                       norm_mean=mean, norm_std=std, cell_clip=clip, precision=precision,
                       quantized=quantized, pruned=pruned, axis_ensemble=both_routes,
-                      self_ensemble=views)
+                      self_ensemble=int(views))
 
 
 def export_model(model: SRModel, out: str | os.PathLike[str], *, fmt: str = "torchscript",

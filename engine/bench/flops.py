@@ -62,47 +62,10 @@ def _crop(side: int, raster: Path | None = None) -> Any:
     return torch.from_numpy(np.clip((arr - lo) / (hi - lo), 0, 1))[None, None]
 
 
-def model_rows(limit: float, quick: bool) -> list[dict[str, Any]]:
-    """Model-only seconds, counted GFLOP and utilisation per input side and scale."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
-    import engine
-
-    model = engine.load_model(MODEL, device="cpu")
-    sides = (64, 128) if quick else SIDES
-    rows = []
-    for s in SCALES:
-        small = _crop(sides[0])
-        out = (sides[0] * s, sides[0] * s)
-        counter = FlopCounterMode(display=False)
-        with counter:
-            model.upscale(small, out)
-        flops_small = counter.get_total_flops()
-        for side in sides:
-            lr = small if side == sides[0] else _crop(side)
-            size = (side * s, side * s)
-            model.upscale(lr[..., :32, :32], (32 * s, 32 * s))  # warm-up
-            runs = 3 if side == sides[0] else 1
-            best = float("inf")
-            for _ in range(runs):
-                t0 = time.perf_counter()
-                model.upscale(lr, size)
-                best = min(best, time.perf_counter() - t0)
-            gflop = flops_small * (side / sides[0]) ** 2 / 1e9
-            rows.append({"side": side, "scale": s, "seconds": round(best, 3),
-                         "gflop": round(gflop, 2), "gflops": round(gflop / best, 1),
-                         "utilisation": round(gflop / best / limit, 3),
-                         "out_mpix_per_s": round(size[0] * size[1] / 1e6 / best, 3)})
-    return rows
-
-
-def _model_seconds(lr: Any, scale: int, runs: int) -> float:
-    """Model-only seconds of ``lmlte-default`` upscaling ``lr`` by ``scale``: best of ``runs``."""
-    import engine
-
-    model = engine.load_model(MODEL, device="cpu")
-    model.upscale(lr[..., :32, :32], (32 * scale, 32 * scale))  # warm-up
+def best_seconds(model: Any, lr: Any, scale: int, runs: int) -> float:
+    """Model-only seconds of ``model`` upscaling ``lr`` by ``scale``: best of ``runs`` after a
+    small warm-up call."""
+    model.upscale(lr[..., :32, :32], (32 * scale, 32 * scale))
     best = float("inf")
     for _ in range(runs):
         t0 = time.perf_counter()
@@ -111,18 +74,43 @@ def _model_seconds(lr: Any, scale: int, runs: int) -> float:
     return best
 
 
+def model_rows(model: Any, quick: bool) -> list[dict[str, Any]]:
+    """Model-only seconds and counted GFLOP per input side and scale."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    sides = (64, 128) if quick else SIDES
+    rows = []
+    for s in SCALES:
+        small = _crop(sides[0])
+        counter = FlopCounterMode(display=False)
+        with counter:
+            model.upscale(small, (sides[0] * s, sides[0] * s))
+        flops_small = counter.get_total_flops()
+        for side in sides:
+            lr = small if side == sides[0] else _crop(side)
+            best = best_seconds(model, lr, s, runs=3 if side == sides[0] else 1)
+            gflop = flops_small * (side / sides[0]) ** 2 / 1e9
+            rows.append({"side": side, "scale": s, "seconds": round(best, 3),
+                         "gflop": round(gflop, 2), "gflops": round(gflop / best, 1),
+                         "out_mpix_per_s": round((side * s) ** 2 / 1e6 / best, 3)})
+    return rows
+
+
 def run(out_dir: Path, quick: bool) -> dict[str, Any]:
     """The bench JSON: limit, model-only rows, CLI overhead, targets."""
     import os
 
     import torch
 
+    import engine
+
     # All cores, as the CLI child below runs (an entry run before may have set 1 thread).
     torch.set_num_threads(os.cpu_count() or 1)
     # The limit is measured before and after the model runs and the higher one kept: on a
     # shared machine one measurement alone varied from 93 to 186 GFLOP/s between runs.
+    model = engine.load_model(MODEL, device="cpu")
     before = flop_limit()
-    rows = model_rows(before, quick)
+    rows = model_rows(model, quick)
     limit = max(before, flop_limit())
     for r in rows:
         r["utilisation"] = round(r["gflops"] / limit, 3)
@@ -130,7 +118,7 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="arbsr-flops-", dir=out_dir) as tmp:
         src = make_raster(Path(tmp) / f"pan{side}.tif", "PAN", side, side)
         cli = measure([src, Path(tmp) / "out.tif", "--model", MODEL, "--scale", 2])
-        model_s = _model_seconds(_crop(side, src), 2, runs=3 if quick else 1)
+        model_s = best_seconds(model, _crop(side, src), 2, runs=3 if quick else 1)
     overhead = cli["seconds"] / model_s - 1
     util = {f"{r['side']} x{r['scale']}": r["utilisation"] for r in rows}
     targets = {

@@ -31,7 +31,7 @@ from engine.errors import ModelError, ParameterError
 from engine.models.lmlte.coords import (MAX_TRAIN_SCALE, coord_grid, grid_query, image_query,
                                         non_square_pixels)
 from engine.models.lmlte.network import LMLTE, default_chunk
-from engine.models.lmlte.views import render_views, view_count
+from engine.models.lmlte.views import render_views, view_count, view_options
 from engine.models.memory import ModelOutOfMemory, is_out_of_memory, out_of_memory_as
 from engine.models.sr_model import SRModel
 from engine.precision import autocast, precision_dtype
@@ -288,7 +288,7 @@ class LMLTEModel(SRModel):
         out_of_dist = hh * ww > (MAX_TRAIN_SCALE ** 2) * h * w
         windowed = bool(getattr(self.module.encoder, "window_size", None))
         if tables is None or not out_of_dist or windowed:
-            return self._render_both_routes(lr, ys, xs, cell_yx, chunk, dtype, kwargs, clamp)
+            return self._render_views(lr, ys, xs, cell_yx, chunk, dtype, kwargs, clamp)
         with out_of_memory_as(OUT_OF_MEMORY), autocast(self.device, dtype):
             lut, mod = self._prepare(lr, cell_yx)
             if mod is None:  # a decoder without modulations: CMSR does not apply
@@ -322,9 +322,9 @@ class LMLTEModel(SRModel):
         ys, xs, cell_yx = grid_query(h, w, rows, cols, pixel, device=lr.device)
         chunk = int(self._opt(kwargs, "chunk", default_chunk(self.device)))
         dtype = precision_dtype(self._opt(kwargs, "precision", None))
-        return self._render_both_routes(lr, ys, xs, cell_yx, chunk, dtype, kwargs, clamp)
+        return self._render_views(lr, ys, xs, cell_yx, chunk, dtype, kwargs, clamp)
 
-    def _render_both_routes(self, lr: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor,
+    def _render_views(self, lr: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor,
                             cell_yx: tuple[float, float], chunk: int, dtype: Any,
                             kwargs: Mapping[str, Any], clamp: bool) -> torch.Tensor:
         """Render ys x xs of ``lr`` as the mean of its geometric views
@@ -332,8 +332,8 @@ class LMLTEModel(SRModel):
         output pixels at least the direct and the transposed route, whose mean does not depend
         on the axis order (the network alone does, there) and scores higher."""
         h, w = lr.shape[-2:]
-        views = view_count(self._opt(kwargs, "self_ensemble", 1),
-                           self._opt(kwargs, "axis_ensemble", True),
+        given = {k: v for k, v in kwargs.items() if v is not None}
+        views = view_count(*view_options({**self.options, **given}),
                            non_square_pixels(h, w, cell_yx))
         with out_of_memory_as(OUT_OF_MEMORY), autocast(self.device, dtype):
             out = render_views(lambda x, vy, vx, c: self._render_route(x, vy, vx, c, chunk),

@@ -124,4 +124,3 @@ def non_square_pixels(h: int, w: int, cell_yx: tuple[float, float]) -> bool:
 __all__ = ["MAX_TRAIN_SCALE", "SQUARE_TOLERANCE", "cell_factor", "cell_size", "coord_grid",
            "grid_query", "image_query", "make_coord", "make_coord_axis", "non_square_pixels",
            "size_tensor"]
-

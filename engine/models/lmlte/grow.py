@@ -8,8 +8,9 @@ et al. 2016, in its zero-initialised form):
 * **wider EDSR-baseline** (``n_feats`` F -> F'): the first F channels keep their weights; the
   new channels get fresh (random) weights for everything they *read*, and zeros for everything
   the old channels read *from them* (convs into old channels, the ``coef``/``freq`` convs).
-  The old channels therefore compute what they did, the new ones carry activity, and their
-  gradients are non-zero from the first step.
+  The old channels therefore compute what they did, the new ones carry activity, and the
+  zeroed weights through which they reach the output get gradients at the first step (the
+  new channels' own weights from the second on).
 * **deeper** (``n_resblocks`` B -> B'): the B old residual blocks stay first; the new blocks
   come after them, before the trunk's closing conv, with their second conv zeroed, so each new
   block starts as the identity (as in zero-init residual training).

@@ -14,7 +14,7 @@ the original order, which is exact for any set of query points (tiles included).
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 import torch
 
@@ -26,6 +26,12 @@ VIEWS = {1: (0,), 2: (0, 4), 4: (0, 3, 4, 7), 8: tuple(range(8))}
 
 #: ``render(lr, ys, xs, cell_yx) -> (B, C, len(ys), len(xs))`` in normalised coordinates.
 Render = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, tuple[float, float]], torch.Tensor]
+
+
+def view_options(options: Mapping[str, Any]) -> tuple[int, bool]:
+    """``(self_ensemble, axis_ensemble)`` of a model's options, with their defaults: one view,
+    two routes at non-square pixels."""
+    return options.get("self_ensemble", 1), bool(options.get("axis_ensemble", True))
 
 
 def view_count(self_ensemble: object, axis_ensemble: object, non_square: bool) -> int:
@@ -61,4 +67,4 @@ def render_views(render: Render, lr: torch.Tensor, ys: torch.Tensor, xs: torch.T
     return total if views == 1 else total.div_(views)
 
 
-__all__ = ["VIEWS", "Render", "render_views", "view_count"]
+__all__ = ["VIEWS", "Render", "render_views", "view_count", "view_options"]
