@@ -4,14 +4,15 @@ correction, all of it cheap per output pixel.
     f = body(lr)                                   # K features per LR pixel (a tiny CNN)
     out = cubic(lr) + sum_k linear(f)_k * a_k(phase_y, cell_y) * b_k(phase_x, cell_x)
 
-``cubic`` and ``linear`` are separable resamplings at the output pixel centres
-(:mod:`engine.models.fast.resample`); ``a`` and ``b`` are small MLPs of the position of the
-output centre between two LR centres (its phase) and of the output pixel size (the cell), one
-per axis, evaluated once per output row and once per column. The correction is learned
-resampling in the spirit of LeRF (Li et al., 2024): the LR content steers how each output pixel
-is reconstructed from its neighbours, and the phase bases let it place detail between LR pixel
-centres, at any fractional and per-axis scale. Per output pixel the cost is the two resamplings
-and 3K multiply-adds; the CNN runs on the LR grid (a quarter of the pixels at x2).
+``cubic`` and ``linear`` are separable resamplings at the output pixel centres, computed together
+as one summed resampling (:mod:`engine.models.fast.resample`); ``a`` and ``b`` are small MLPs of
+the position of the output centre between two LR centres (its phase) and of the output pixel
+size (the cell), one per axis, evaluated once per output row and once per column. The
+correction is learned resampling in the spirit of LeRF (Li et al., 2024): the LR content steers
+how each output pixel is reconstructed from its neighbours, and the phase bases let it place
+detail between LR pixel centres, at any fractional and per-axis scale. Per output pixel the cost
+is one banded matrix product over the K + 1 planes; the CNN runs on the LR grid (a quarter of
+the pixels at x2).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.models.fast.resample import phase, resample_t
+from engine.models.fast.resample import phase, summed_resampling, taps
 
 
 def _axis_mlp(features: int, hidden: int) -> nn.Sequential:
@@ -65,15 +66,15 @@ class FastSRNet(nn.Module):
         """``lr`` (B, C, h, w) in [0, 1] rendered at pixel centres ``rows`` (H,) x ``cols`` (W,)
         (LR pixel units from the top/left edge); ``pixel``: output pixel size (dy, dx) in LR
         pixels. Returns (B, C, H, W)."""
-        b, c = lr.shape[:2]
+        b, c, h, w = lr.shape
         dtype, dev = lr.dtype, lr.device
+        k = self.features
         py = torch.stack([phase(rows), torch.full_like(rows, float(pixel[0]),
                                                        dtype=torch.float64)], 1)
         px = torch.stack([phase(cols), torch.full_like(cols, float(pixel[1]),
                                                        dtype=torch.float64)], 1)
-        a = self.rows(py.to(dev, dtype)).t().repeat(c, 1)  # (C*K, H)
-        bx = self.cols(px.to(dev, dtype)).t().repeat(c, 1)  # (C*K, W)
-        # The phase bases ride on the resampling weights: no full-size products of their own.
+        gain_y = self.rows(py.to(dev, dtype)).t()  # (K, H)
+        gain_x = self.cols(px.to(dev, dtype)).t()  # (K, W)
         # Edge replication once for the whole CNN (cheaper than padding every layer, and raster
         # edges see continued content instead of zeros).
         r = int(self.args["layers"])
@@ -81,12 +82,18 @@ class FastSRNet(nn.Module):
         # NHWC than in NCHW (the weights are converted once, in ``load``).
         padded = F.pad(lr, (r, r, r, r), mode="replicate")
         feats = self.body(padded.contiguous(memory_format=torch.channels_last))
-        corr = resample_t(feats, rows, cols, "linear", row_gain=a, col_gain=bx)
-        corr = corr.reshape(b, c, self.features, *corr.shape[-2:])
-        out = resample_t(lr, rows, cols, "cubic")
-        for k in range(self.features):
-            out += corr[:, :, k]
-        return out.transpose(2, 3)
+        # Per band: its cubic base and its K features, summed in one resampling whose linear
+        # taps carry the phase bases as gains.
+        planes = torch.cat([lr.reshape(b * c, 1, h, w), feats.reshape(b * c, k, h, w)], 1)
+        iy, wy = taps(rows.to(dev), h, "cubic")
+        ly, vy = taps(rows.to(dev), h, "linear")
+        ix, wx = taps(cols.to(dev), w, "cubic")
+        lx, vx = taps(cols.to(dev), w, "linear")
+        out = summed_resampling(
+            planes.contiguous(),
+            [(iy, wy.to(dtype)[None]), (ly, vy.to(dtype)[None] * gain_y[:, :, None])],
+            [(ix, wx.to(dtype)[None]), (lx, vx.to(dtype)[None] * gain_x[:, :, None])])
+        return out.reshape(b, c, *out.shape[-2:])
 
 
 __all__ = ["FastSRNet"]

@@ -1,10 +1,10 @@
 """Separable resampling of LR images at arbitrary output pixel centres.
 
 An upscaled grid is separable: every output row has one position along y and every column one
-along x, whatever the (fractional, per-axis) scale. Resampling is then two 1-D passes of a few
-taps each, gathered with ``index_select``: ``taps`` gathers per output pixel instead of the
-whole-image matrix products or ``grid_sample``'s per-pixel 2-D kernels, which is what makes the
-``fast`` model run at GDAL's speed.
+along x, whatever the (fractional, per-axis) scale. Resampling is then two 1-D passes with a few
+taps per output pixel (``taps``), instead of ``grid_sample``'s per-pixel 2-D kernels; the passes
+run as products with banded matrices (``summed_resampling``), which is what makes the ``fast``
+model run at GDAL's speed.
 
 Positions are pixel-centre coordinates in LR pixel units from the top (left) edge: the centre of
 LR pixel i is at i + 0.5, so an output centre p samples the LR signal at u = p - 0.5. Borders
@@ -48,44 +48,6 @@ def taps(positions: torch.Tensor, size: int, kernel: str) -> tuple[torch.Tensor,
     return index, weights
 
 
-def _pass(x: torch.Tensor, index: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """One 1-D pass along dim 2 (rows): whole rows are gathered, which is contiguous memory.
-    ``weights``: (n, T), or (C, n, T) for per-channel weights."""
-    w = weights.to(x.dtype)[..., None]  # (n, T, 1) or (C, n, T, 1)
-    out = x.index_select(2, index[:, 0]) * w[..., 0, :]
-    for k in range(1, index.shape[1]):
-        out.addcmul_(x.index_select(2, index[:, k]), w[..., k, :])
-    return out
-
-
-def resample(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor,
-             kernel: str = "cubic", row_gain: torch.Tensor | None = None,
-             col_gain: torch.Tensor | None = None) -> torch.Tensor:
-    """``x`` (B, C, h, w) sampled at ``rows`` (H,) x ``cols`` (W,) -> (B, C, H, W).
-
-    ``row_gain`` (C, H) and ``col_gain`` (C, W), when given, multiply channel c of output pixel
-    (i, j) by row_gain[c, i] * col_gain[c, j], folded into the passes' weights for free.
-    """
-    return resample_t(x, rows, cols, kernel, row_gain, col_gain).transpose(2, 3)
-
-
-def resample_t(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor,
-               kernel: str = "cubic", row_gain: torch.Tensor | None = None,
-               col_gain: torch.Tensor | None = None) -> torch.Tensor:
-    """:func:`resample`, returned transposed and contiguous: (B, C, W, H). Sums of several
-    resamplings are cheapest in this layout (one transpose at the end)."""
-    iy, wy = taps(rows.to(x.device), x.shape[-2], kernel)
-    ix, wx = taps(cols.to(x.device), x.shape[-1], kernel)
-    if row_gain is not None:
-        wy = wy.to(row_gain.dtype)[None] * row_gain[:, :, None]
-    if col_gain is not None:
-        wx = wx.to(col_gain.dtype)[None] * col_gain[:, :, None]
-    t = _pass(x, iy, wy)
-    # Columns: transposed, so that this pass gathers rows as well (a strided gather along the
-    # last dimension is several times slower).
-    return _pass(t.transpose(2, 3).contiguous(), ix, wx)
-
-
 def phase(positions: torch.Tensor) -> torch.Tensor:
     """Fractional part of ``positions - 0.5``: where a centre falls between two LR centres."""
     u = positions.to(torch.float64) - 0.5
@@ -97,4 +59,85 @@ def centres(n_out: int, n_in: int) -> torch.Tensor:
     return (torch.arange(n_out, dtype=torch.float64) + 0.5) * (n_in / n_out)
 
 
-__all__ = ["CUBIC_A", "centres", "phase", "resample", "resample_t", "taps"]
+
+
+
+# --- Summed resamplings as banded matrix products --------------------------------------------
+#
+# The model's output is a sum of separable resamplings of several planes (its cubic base and K
+# gain-weighted linear ones). Gathering taps costs little arithmetic but streams full-size
+# planes through memory once per tap and plane, which made resampling most of the model's time
+# at x4. The sum is instead two products with banded matrices: columns first, on the LR rows,
+# then rows, with all planes stacked into the inner dimension so that the sum over planes
+# happens inside the product. Each block of outputs becomes a small dense matrix over the
+# ``BAND`` (+ kernel reach) LR pixels it reads: a few times more multiply-adds than the taps, at
+# matrix-product speed, and no full-size intermediates.
+
+#: LR pixels one block of outputs spans: small enough that a block's zeros cost little, large
+#: enough for efficient products.
+BAND = 24
+
+#: One axis of a summed resampling: per group of planes, (tap indices (n, T), tap weights
+#: (planes, n, T)), e.g. ``taps`` of the cubic kernel for one plane and of the linear kernel,
+#: times per-plane gains, for K more.
+AxisTaps = list[tuple[torch.Tensor, torch.Tensor]]
+
+
+def _blocks(axis: AxisTaps) -> list[tuple[int, int, int, int, torch.Tensor]]:
+    """(o0, o1, lo, hi, matrix (S, o1 - o0, hi - lo)) per block of outputs along one axis:
+    outputs o0..o1 read LR pixels lo..hi of the S stacked planes. Outputs are blocked by their
+    first tap (positions increase along an axis); lo..hi covers every tap of the block."""
+    n = axis[0][0].shape[0]
+    first = axis[0][0][:, 0].contiguous()
+    blocks = []
+    o0 = 0
+    while o0 < n:
+        o1 = int(torch.searchsorted(first, first[o0] + BAND))
+        o1 = min(max(o1, o0 + 1), n)
+        lo = min(int(idx[o0:o1].min()) for idx, _ in axis)
+        hi = max(int(idx[o0:o1].max()) for idx, _ in axis) + 1
+        mats = []
+        for idx, w in axis:
+            planes = w.shape[0]
+            m = w.new_zeros(planes, o1 - o0, hi - lo)
+            # Adding: clamped edge taps that land on the same pixel sum, as in ``_pass``.
+            mats.append(m.scatter_add(2, (idx[o0:o1] - lo).expand(planes, -1, -1),
+                                      w[:, o0:o1]))
+        blocks.append((o0, o1, lo, hi, torch.cat(mats)))
+        o0 = o1
+    return blocks
+
+
+def summed_resampling(planes: torch.Tensor, rows: AxisTaps, cols: AxisTaps) -> torch.Tensor:
+    """sum over s of planes[:, s] resampled with the s-th rows x cols weights.
+
+    ``planes`` (N, S, h, w); ``rows`` and ``cols`` stack S planes in the order of ``planes``.
+    Returns (N, H, W), contiguous. Differentiable (training uses it too).
+    """
+    n, s, h, _ = planes.shape
+    height, width = rows[0][0].shape[0], cols[0][0].shape[0]
+    # Columns, on the LR rows, into (N, h, S, W): every row band of it is then one contiguous
+    # (band * S, W) matrix for the second product.
+    t = planes.new_empty(n, h, s, width)
+    for j0, j1, lo, hi, m in _blocks(cols):
+        t[..., j0:j1] = torch.matmul(planes[..., lo:hi], m.transpose(1, 2)).transpose(1, 2)
+    out = planes.new_empty(n, height, width)
+    for i0, i1, lo, hi, m in _blocks(rows):
+        lhs = m.permute(1, 2, 0).reshape(i1 - i0, (hi - lo) * s)  # (rows, band x planes)
+        out[:, i0:i1] = torch.matmul(lhs, t[:, lo:hi].reshape(n, (hi - lo) * s, width))
+    return out
+
+
+def resample(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor,
+             kernel: str = "cubic") -> torch.Tensor:
+    """``x`` (B, C, h, w) sampled at ``rows`` (H,) x ``cols`` (W,) -> (B, C, H, W)."""
+    b, c, h, w = x.shape
+    iy, wy = taps(rows.to(x.device), h, kernel)
+    ix, wx = taps(cols.to(x.device), w, kernel)
+    out = summed_resampling(x.reshape(b * c, 1, h, w), [(iy, wy.to(x.dtype)[None])],
+                            [(ix, wx.to(x.dtype)[None])])
+    return out.reshape(b, c, *out.shape[-2:])
+
+
+__all__ = ["BAND", "CUBIC_A", "AxisTaps", "centres", "phase", "resample", "summed_resampling",
+           "taps"]

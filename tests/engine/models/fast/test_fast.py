@@ -14,7 +14,7 @@ from engine.errors import ModelError
 from engine.metrics.baselines import gdal_resample
 from engine.models.fast import checkpoint
 from engine.models.fast.network import FastSRNet
-from engine.models.fast.resample import centres, phase, resample, taps
+from engine.models.fast.resample import BAND, centres, phase, resample, summed_resampling, taps
 
 TINY = dict(channels=4, layers=2, features=2, hidden=4)
 
@@ -34,6 +34,31 @@ def test_taps_weights_sum_to_one_and_hit_samples_exactly() -> None:
     torch.testing.assert_close(out, x)
     torch.testing.assert_close(phase(torch.tensor([0.5, 0.75, 1.25])),
                                torch.tensor([0.0, 0.25, 0.75], dtype=torch.float64))
+
+
+def _dense(index: torch.Tensor, weights: torch.Tensor, size: int) -> torch.Tensor:
+    """The full (n, size) matrix of one kernel's taps."""
+    return torch.zeros(index.shape[0], size, dtype=weights.dtype).scatter_add(1, index, weights)
+
+
+@pytest.mark.parametrize("h, w, H, W", [(3 * BAND + 5, 2 * BAND + 1, 7 * BAND, 5 * BAND + 3),
+                                        (9, 7, 20, 15), (40, 30, 40, 31)])
+def test_summed_resampling_equals_the_sum_of_dense_resamplings(h: int, w: int, H: int,
+                                                               W: int) -> None:
+    """Blocked products = sum over planes of R_rows X R_cols^T with the full matrices, across
+    several blocks, at the raster edges (clamped taps), with per-plane gains on both axes."""
+    torch.manual_seed(0)
+    planes = torch.rand(2, 3, h, w, dtype=torch.float64)
+    rows, cols = centres(H, h), centres(W, w)
+    gy, gx = torch.rand(2, H, dtype=torch.float64), torch.rand(2, W, dtype=torch.float64)
+    (iy, wy), (ly, vy) = taps(rows, h, "cubic"), taps(rows, h, "linear")
+    (ix, wx), (lx, vx) = taps(cols, w, "cubic"), taps(cols, w, "linear")
+    out = summed_resampling(planes, [(iy, wy[None]), (ly, vy[None] * gy[:, :, None])],
+                            [(ix, wx[None]), (lx, vx[None] * gx[:, :, None])])
+    ry = [_dense(iy, wy, h)] + [_dense(ly, vy * g[:, None], h) for g in gy]
+    rx = [_dense(ix, wx, w)] + [_dense(lx, vx * g[:, None], w) for g in gx]
+    ref = sum(ry[s] @ planes[:, s] @ rx[s].t() for s in range(3))
+    torch.testing.assert_close(out, ref, atol=1e-12, rtol=0)
 
 
 @pytest.mark.parametrize("size", [(40, 60), (50, 75), (37, 45)])
