@@ -41,6 +41,7 @@ from qgis.PyQt.QtWidgets import (
 from arbsr_qgis import engine_setup, settings
 from arbsr_qgis.algorithms.base import icon_path
 from arbsr_qgis.gui.models_box import ModelsBox
+from arbsr_qgis.gui.reporting_task import ReportingTask
 
 LOG_TAG = "ArbSR"
 
@@ -71,8 +72,10 @@ class CheckTask(QgsTask):
         return True
 
 
-class CreateTask(QgsTask):
+class CreateTask(ReportingTask):
     """Creates the engine environment; on success stores it as the "Engine Python" setting."""
+
+    expected = (engine_setup.CreationFailed,)
 
     line = pyqtSignal(str)
     step = pyqtSignal(str)
@@ -84,24 +87,15 @@ class CreateTask(QgsTask):
         self.base_python, self.venv_dir = base_python, Path(venv_dir)
         self.build, self.torch_index = build, torch_index
         self.result: engine_setup.CheckResult | None = None
-        self.error = ""
 
-    def run(self) -> bool:
+    def work(self) -> None:
         def progress(fraction: float, message: str) -> None:
             self.setProgress(100.0 * fraction)
             self.step.emit(message)
 
-        try:
-            self.result = engine_setup.create_environment(
-                self.base_python, self.venv_dir, self.build, self.torch_index,
-                on_progress=progress, on_line=self.line.emit, is_cancelled=self.isCanceled)
-        except engine_setup.CreationFailed as exc:
-            self.error = str(exc)
-            return False
-        except Exception as exc:  # noqa: BLE001 (a task must not raise: report it instead)
-            self.error = f"{type(exc).__name__}: {exc}"
-            return False
-        return True
+        self.result = engine_setup.create_environment(
+            self.base_python, self.venv_dir, self.build, self.torch_index,
+            on_progress=progress, on_line=self.line.emit, is_cancelled=self.isCanceled)
 
     def finished(self, ok: bool) -> None:  # main thread
         if ok and self.result is not None:

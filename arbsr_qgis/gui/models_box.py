@@ -27,6 +27,7 @@ from qgis.PyQt.QtWidgets import (
 
 from arbsr_qgis import engine_client, settings
 from arbsr_qgis.algorithms.base import CHECKPOINT_FILTER, engine_python
+from arbsr_qgis.gui.reporting_task import ReportingTask
 
 
 def refresh_model_lists() -> None:
@@ -43,8 +44,10 @@ def _models_env() -> dict[str, str] | None:
     return {"ARBSR_MODELS_DIR": folder} if folder else None
 
 
-class ModelsTask(QgsTask):
+class ModelsTask(ReportingTask):
     """One ``python -m engine models add|remove …`` child; ``done(ok, message, card)``."""
+
+    expected = (engine_client.EngineFailure,)
 
     done = pyqtSignal(bool, str, object)
 
@@ -52,18 +55,9 @@ class ModelsTask(QgsTask):
         super().__init__(f"ArbSR: models {' '.join(args)}", QgsTask.Flags())
         self.argv = engine_client.build_argv(engine_python(), "models", args)
         self.result: engine_client.EngineResult | None = None
-        self.error = ""
 
-    def run(self) -> bool:
-        try:
-            self.result = engine_client.run_engine(self.argv, None, env=_models_env())
-        except engine_client.EngineFailure as exc:
-            self.error = str(exc)
-            return False
-        except Exception as exc:  # noqa: BLE001 (a task must not raise: report it instead)
-            self.error = f"{type(exc).__name__}: {exc}"
-            return False
-        return True
+    def work(self) -> None:
+        self.result = engine_client.run_engine(self.argv, None, env=_models_env())
 
     def finished(self, ok: bool) -> None:  # main thread
         card = (self.result.results.get("card") if self.result is not None else None)

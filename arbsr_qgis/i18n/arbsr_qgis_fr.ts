@@ -385,147 +385,147 @@
 <context>
     <name>EngineSetupPage</name>
     <message>
-        <location filename="../gui/engine_setup.py" line="131"/>
+        <location filename="../gui/engine_setup.py" line="125"/>
         <source>ArbSR runs its engine in a separate Python that has PyTorch, numpy and GDAL. Order of use: the ARBSR_PYTHON environment variable, this setting, the checkout&apos;s .venv, python3.</source>
         <translation>ArbSR exécute son moteur dans un Python séparé qui dispose de PyTorch, numpy et GDAL. Ordre d’utilisation : la variable d’environnement ARBSR_PYTHON, ce réglage, le .venv du dépôt, python3.</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="237"/>
+        <location filename="../gui/engine_setup.py" line="231"/>
         <source>Engine Python</source>
         <translation>Python du moteur</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="141"/>
+        <location filename="../gui/engine_setup.py" line="135"/>
         <source>empty: ARBSR_PYTHON, the checkout&apos;s .venv or python3</source>
         <translation>vide : ARBSR_PYTHON, le .venv du dépôt ou python3</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="150"/>
+        <location filename="../gui/engine_setup.py" line="144"/>
         <source>Check / set up engine</source>
         <translation>Vérifier / installer le moteur</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="153"/>
+        <location filename="../gui/engine_setup.py" line="147"/>
         <source>Use selected Python</source>
         <translation>Utiliser le Python sélectionné</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="160"/>
+        <location filename="../gui/engine_setup.py" line="154"/>
         <source>Python</source>
         <translation>Python</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="160"/>
+        <location filename="../gui/engine_setup.py" line="154"/>
         <source>Found as</source>
         <translation>Trouvé comme</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="160"/>
+        <location filename="../gui/engine_setup.py" line="154"/>
         <source>PyTorch</source>
         <translation>PyTorch</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="161"/>
+        <location filename="../gui/engine_setup.py" line="155"/>
         <source>CUDA / GPU</source>
         <translation>CUDA / GPU</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="161"/>
+        <location filename="../gui/engine_setup.py" line="155"/>
         <source>GDAL</source>
         <translation>GDAL</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="161"/>
+        <location filename="../gui/engine_setup.py" line="155"/>
         <source>Engine</source>
         <translation>Moteur</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="161"/>
+        <location filename="../gui/engine_setup.py" line="155"/>
         <source>Status</source>
         <translation>État</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="212"/>
+        <location filename="../gui/engine_setup.py" line="206"/>
         <source>Create engine environment</source>
         <translation>Créer l’environnement du moteur</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="183"/>
+        <location filename="../gui/engine_setup.py" line="177"/>
         <source>Folder</source>
         <translation>Dossier</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="188"/>
+        <location filename="../gui/engine_setup.py" line="182"/>
         <source>From the Python (with GDAL)</source>
         <translation>À partir du Python (avec GDAL)</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="193"/>
+        <location filename="../gui/engine_setup.py" line="187"/>
         <source>PyTorch build</source>
         <translation>Version de PyTorch</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="194"/>
+        <location filename="../gui/engine_setup.py" line="188"/>
         <source>CPU</source>
         <translation>CPU</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="195"/>
+        <location filename="../gui/engine_setup.py" line="189"/>
         <source>CUDA (NVIDIA GPU)</source>
         <translation>CUDA (GPU NVIDIA)</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="205"/>
+        <location filename="../gui/engine_setup.py" line="199"/>
         <source>Extra package index for PyTorch</source>
         <translation>Index de paquets supplémentaire pour PyTorch</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="207"/>
+        <location filename="../gui/engine_setup.py" line="201"/>
         <source>none: pip&apos;s own configuration</source>
         <translation>aucun : la configuration de pip</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="215"/>
+        <location filename="../gui/engine_setup.py" line="209"/>
         <source>Cancel</source>
         <translation>Annuler</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="247"/>
+        <location filename="../gui/engine_setup.py" line="241"/>
         <source>Checking {n} Python interpreters…</source>
         <translation>Vérification de {n} interpréteurs Python…</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="262"/>
+        <location filename="../gui/engine_setup.py" line="256"/>
         <source>yes</source>
         <translation>oui</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="262"/>
+        <location filename="../gui/engine_setup.py" line="256"/>
         <source>no</source>
         <translation>non</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="261"/>
+        <location filename="../gui/engine_setup.py" line="255"/>
         <source>ready</source>
         <translation>prêt</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="261"/>
+        <location filename="../gui/engine_setup.py" line="255"/>
         <source>not usable</source>
         <translation>inutilisable</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="277"/>
+        <location filename="../gui/engine_setup.py" line="271"/>
         <source>{n} of {total} can run the engine; the first is {python}.</source>
         <translation>{n} sur {total} peuvent exécuter le moteur ; le premier est {python}.</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="280"/>
+        <location filename="../gui/engine_setup.py" line="274"/>
         <source>No Python found here can run the engine: create an engine environment below.</source>
         <translation>Aucun Python trouvé ici ne peut exécuter le moteur : créez un environnement du moteur ci-dessous.</translation>
     </message>
     <message>
-        <location filename="../gui/engine_setup.py" line="302"/>
+        <location filename="../gui/engine_setup.py" line="296"/>
         <source>Give the Python to create the environment from.</source>
         <translation>Indiquez le Python à partir duquel créer l’environnement.</translation>
     </message>
@@ -622,72 +622,72 @@ Sorties : un rapport HTML, et les valeurs PSNR_MODEL, SSIM_MODEL, PSNR_CUBIC, SS
 <context>
     <name>ModelsBox</name>
     <message>
-        <location filename="../gui/models_box.py" line="78"/>
+        <location filename="../gui/models_box.py" line="72"/>
         <source>Models</source>
         <translation>Modèles</translation>
     </message>
     <message>
-        <location filename="../gui/models_box.py" line="81"/>
+        <location filename="../gui/models_box.py" line="75"/>
         <source>Show demonstration models (weights that do not beat GDAL cubic; for trying the code paths)</source>
         <translation>Afficher les modèles de démonstration (poids qui ne battent pas le cubique de GDAL ; pour essayer les chaînes de traitement)</translation>
     </message>
     <message>
-        <location filename="../gui/models_box.py" line="94"/>
+        <location filename="../gui/models_box.py" line="88"/>
         <source>Name</source>
         <translation>Nom</translation>
     </message>
     <message>
-        <location filename="../gui/models_box.py" line="96"/>
+        <location filename="../gui/models_box.py" line="90"/>
         <source>empty: from the file name</source>
         <translation>vide : d’après le nom du fichier</translation>
     </message>
     <message>
-        <location filename="../gui/models_box.py" line="98"/>
+        <location filename="../gui/models_box.py" line="92"/>
         <source>Add model…</source>
         <translation>Ajouter un modèle…</translation>
     </message>
     <message>
-        <location filename="../gui/models_box.py" line="99"/>
+        <location filename="../gui/models_box.py" line="93"/>
         <source>Register a checkpoint file (official LMF .pth or LDCSR .ckpt, one trained with ArbSR, an exported .pt/.onnx) under a name: the engine loads it to check it, and the file stays where it is.</source>
         <translation>Enregistrer un fichier de poids (.pth LMF ou .ckpt LDCSR officiel, un fichier entraîné avec ArbSR, un .pt/.onnx exporté) sous un nom : le moteur le charge pour le vérifier, et le fichier reste où il est.</translation>
     </message>
     <message>
-        <location filename="../gui/models_box.py" line="105"/>
+        <location filename="../gui/models_box.py" line="99"/>
         <source>Remove</source>
         <translation>Retirer</translation>
     </message>
     <message>
-        <location filename="../gui/models_box.py" line="118"/>
+        <location filename="../gui/models_box.py" line="112"/>
         <source>Models you add are registered in {folder}; the checkpoint files are not copied.</source>
         <translation>Les modèles ajoutés sont enregistrés dans {folder} ; les fichiers de poids ne sont pas copiés.</translation>
     </message>
     <message>
-        <location filename="../gui/models_box.py" line="124"/>
+        <location filename="../gui/models_box.py" line="118"/>
         <source>{name} ({family}, {bands} band(s), ×{low:g}–×{high:g})</source>
         <translation>{name} ({family}, {bands} bande(s), ×{low:g}–×{high:g})</translation>
     </message>
     <message>
-        <location filename="../gui/models_box.py" line="139"/>
+        <location filename="../gui/models_box.py" line="133"/>
         <source>Add model</source>
         <translation>Ajouter un modèle</translation>
     </message>
     <message>
-        <location filename="../gui/models_box.py" line="147"/>
+        <location filename="../gui/models_box.py" line="141"/>
         <source>Checking {path}…</source>
         <translation>Vérification de {path}…</translation>
     </message>
     <message>
-        <location filename="../gui/models_box.py" line="156"/>
+        <location filename="../gui/models_box.py" line="150"/>
         <source>Removing {name}…</source>
         <translation>Retrait de {name}…</translation>
     </message>
     <message>
-        <location filename="../gui/models_box.py" line="176"/>
+        <location filename="../gui/models_box.py" line="170"/>
         <source>Registered &apos;{name}&apos; ({family}, {bands} band(s)).</source>
         <translation>« {name} » enregistré ({family}, {bands} bande(s)).</translation>
     </message>
     <message>
-        <location filename="../gui/models_box.py" line="180"/>
+        <location filename="../gui/models_box.py" line="174"/>
         <source>Removed; the checkpoint file is kept.</source>
         <translation>Retiré ; le fichier de poids est conservé.</translation>
     </message>
