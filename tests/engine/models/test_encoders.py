@@ -16,12 +16,7 @@ from lmlte_helpers import DATA
 LAYOUTS = json.loads((DATA / "state_dict_layouts.json").read_text())
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("name", ["edsr-baseline-lmlte", "rdn-lmlte", "swinir-lmlte"])

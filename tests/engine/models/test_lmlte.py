@@ -16,13 +16,7 @@ from engine.models.lmlte.coords import cell_size, make_coord
 from lmlte_helpers import CASES, DATA, REFERENCE_ARGS, TOL, load_case, max_err, write_reference_checkpoint
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # The suite shares few cores: one thread per process avoids oversubscription.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

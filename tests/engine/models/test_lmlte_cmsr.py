@@ -15,12 +15,7 @@ from engine.models.lmlte.coords import cell_size
 from lmlte_helpers import DATA, TOL, load_case, max_err, write_reference_checkpoint
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
