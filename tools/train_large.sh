@@ -8,7 +8,7 @@
 #   tools/train_large.sh [OUT_DIR] [extra `python -m engine train` flags, e.g. --device cuda]
 #
 # Resume an interrupted run with
-#   .venv/bin/python -m engine train --resume OUT_DIR/epoch-last.pth
+#   .venv/bin/python -m engine train --resume OUT_DIR/epoch-last.pth [--epochs 100]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -20,6 +20,10 @@ mapfile -t WV3 < <(tools/wv3_files.sh)
 
 "$PY" -m engine train --config lmlte-large --data "${WV3[@]}" --out "$OUT" \
     --init resources/models/lmlte-default.pth "$@"
+# Second stage: continue to 100 epochs. The cosine then spans 10,000 iterations, so the learning
+# rate jumps back to about 1.3e-4 at epoch 41 and decays again (a warm restart): +0.16 dB of
+# validation PSNR over the 40-epoch model.
+"$PY" -m engine train --resume "$OUT/epoch-last.pth" --epochs 100 "$@"
 
 "$PY" - "$OUT" <<'PYEOF'
 import sys
