@@ -21,7 +21,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.models.fast.resample import phase, summed_resampling, taps
+from engine.models.fast.resample import AxisTaps, phase, summed_resampling, taps
+
+
+def _axis_taps(positions: torch.Tensor, size: int, gains: torch.Tensor) -> AxisTaps:
+    """One axis of the summed resampling: the cubic taps for the band, then the linear taps
+    times ``gains`` (K, n) for the K features."""
+    dtype = gains.dtype
+    ic, wc = taps(positions.to(gains.device), size, "cubic")
+    il, wl = taps(positions.to(gains.device), size, "linear")
+    return [(ic, wc.to(dtype)[None]), (il, wl.to(dtype)[None] * gains[:, :, None])]
 
 
 def _axis_mlp(features: int, hidden: int) -> nn.Sequential:
@@ -85,14 +94,8 @@ class FastSRNet(nn.Module):
         # Per band: its cubic base and its K features, summed in one resampling whose linear
         # taps carry the phase bases as gains.
         planes = torch.cat([lr.reshape(b * c, 1, h, w), feats.reshape(b * c, k, h, w)], 1)
-        iy, wy = taps(rows.to(dev), h, "cubic")
-        ly, vy = taps(rows.to(dev), h, "linear")
-        ix, wx = taps(cols.to(dev), w, "cubic")
-        lx, vx = taps(cols.to(dev), w, "linear")
-        out = summed_resampling(
-            planes.contiguous(),
-            [(iy, wy.to(dtype)[None]), (ly, vy.to(dtype)[None] * gain_y[:, :, None])],
-            [(ix, wx.to(dtype)[None]), (lx, vx.to(dtype)[None] * gain_x[:, :, None])])
+        out = summed_resampling(planes.contiguous(), _axis_taps(rows, h, gain_y),
+                                _axis_taps(cols, w, gain_x))
         return out.reshape(b, c, *out.shape[-2:])
 
 

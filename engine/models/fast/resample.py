@@ -59,9 +59,6 @@ def centres(n_out: int, n_in: int) -> torch.Tensor:
     return (torch.arange(n_out, dtype=torch.float64) + 0.5) * (n_in / n_out)
 
 
-
-
-
 # --- Summed resamplings as banded matrix products --------------------------------------------
 #
 # The model's output is a sum of separable resamplings of several planes (its cubic base and K
@@ -100,7 +97,7 @@ def _blocks(axis: AxisTaps) -> list[tuple[int, int, int, int, torch.Tensor]]:
         for idx, w in axis:
             planes = w.shape[0]
             m = w.new_zeros(planes, o1 - o0, hi - lo)
-            # Adding: clamped edge taps that land on the same pixel sum, as in ``_pass``.
+            # Adding: clamped edge taps that land on the same pixel sum (edge replication).
             mats.append(m.scatter_add(2, (idx[o0:o1] - lo).expand(planes, -1, -1),
                                       w[:, o0:o1]))
         blocks.append((o0, o1, lo, hi, torch.cat(mats)))

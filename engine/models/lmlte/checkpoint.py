@@ -325,8 +325,8 @@ class LMLTEModel(SRModel):
         return self._render_views(lr, ys, xs, cell_yx, chunk, dtype, kwargs, clamp)
 
     def _render_views(self, lr: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor,
-                            cell_yx: tuple[float, float], chunk: int, dtype: Any,
-                            kwargs: Mapping[str, Any], clamp: bool) -> torch.Tensor:
+                      cell_yx: tuple[float, float], chunk: int, dtype: Any,
+                      kwargs: Mapping[str, Any], clamp: bool) -> torch.Tensor:
         """Render ys x xs of ``lr`` as the mean of its geometric views
         (:mod:`engine.models.lmlte.views`): the ``self_ensemble`` option, and at non-square
         output pixels at least the direct and the transposed route, whose mean does not depend
