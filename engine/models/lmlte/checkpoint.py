@@ -30,6 +30,7 @@ import torch
 from engine.errors import ModelError, ParameterError
 from engine.models.lmlte.coords import (MAX_TRAIN_SCALE, coord_grid, grid_query, image_query,
                                         non_square_pixels)
+from engine.models.lmlte.grid import render_grid
 from engine.models.lmlte.network import LMLTE, default_chunk
 from engine.models.lmlte.views import render_views, view_count, view_options
 from engine.models.memory import ModelOutOfMemory, is_out_of_memory, out_of_memory_as
@@ -223,6 +224,9 @@ class LMLTEModel(SRModel):
                      cell_yx: tuple[float, float], chunk: int) -> torch.Tensor:
         """Render the grid ys x xs (float32 coords) row block by row block -> (B, C, H, W)."""
         net: LMLTE = self.module  # type: ignore[assignment]
+        out = render_grid(net, tables, ys, xs, cell_yx, chunk)
+        if out is not None:
+            return out
         bs = tables["bs"]
         hh, ww = ys.numel(), xs.numel()
         out = torch.empty(bs, net.out_dim, hh, ww, dtype=torch.float32, device=ys.device)

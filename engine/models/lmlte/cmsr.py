@@ -203,8 +203,8 @@ def render_cmsr(net: LMLTE, lut: dict[str, Any], mod: torch.Tensor, ys: torch.Te
 
 
 def _slice_lut(lut: dict[str, Any], b: int) -> dict[str, Any]:
-    h, w = lut["h"], lut["w"]
-    sl = slice(b * h * w, (b + 1) * h * w)
+    n = lut["cells"]
+    sl = slice(b * n, (b + 1) * n)
     out = dict(lut)
     out.update(inp=lut["inp"][b:b + 1], bs=1, layer0=lut["layer0"][sl],
                lookup=lut["lookup"][b:b + 1],

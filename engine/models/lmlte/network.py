@@ -101,11 +101,13 @@ class LMMLP(nn.Module):
 
     def forward(self, x: torch.Tensor, mods: list[torch.Tensor] | None = None,
                 index: torch.Tensor | None = None) -> torch.Tensor:
-        """x (N, in_dim); mods[k] (N, 2*hidden or hidden) = [1 + scale | shift] of hidden layer k.
+        """x (..., in_dim); mods[k] (..., 2*hidden or hidden) = [1 + scale | shift] of hidden
+        layer k, on the last axis (rows of x, or views of the tables that line up with them).
 
         The ``1 +`` is folded into the per-LR-pixel tables (:meth:`LMLTE.tables`) once instead of
-        once per query. With ``index`` (N,), ``mods`` are per-LR-pixel tables and row ``index[i]``
-        modulates row i: gathered layer by layer, so only one layer's rows exist at a time.
+        once per query. With ``index`` (N,), x is (N, in_dim), ``mods`` are per-LR-pixel tables
+        and row ``index[i]`` modulates row i: gathered layer by layer, so only one layer's rows
+        exist at a time.
         """
         hd = self.hidden_dim
         inplace = not torch.is_grad_enabled()
@@ -114,7 +116,8 @@ class LMMLP(nn.Module):
             if mods is not None:
                 m = mods[k] if index is None else mods[k].index_select(0, index)
                 if self.mod_scale and self.mod_shift:
-                    x = x.mul_(m[:, :hd]).add_(m[:, hd:]) if inplace else x * m[:, :hd] + m[:, hd:]
+                    x = x.mul_(m[..., :hd]).add_(m[..., hd:]) if inplace else \
+                        x * m[..., :hd] + m[..., hd:]
                 elif self.mod_scale:
                     x = x.mul_(m) if inplace else x * m
                 elif self.mod_shift:
@@ -240,7 +243,8 @@ class LMLTE(nn.Module):
         """Channel-last per-LR-pixel tables gathered by :meth:`render` (one per MLP layer).
 
         ``layer0`` = [coef | y frequencies | x frequencies] of the render input, ``mods[k]`` =
-        [1 + scale | shift] of hidden layer k, each (B*h*w, channels), plus the LR
+        [1 + scale | shift] of hidden layer k, each (B*(h+2)*(w+2), channels): the (h, w) grid
+        with one replicated pixel around it (``cells`` rows per batch item), plus the LR
         coordinate/index map used to find the nearest LR pixel.
         """
         coef, freq = latent["coef"], latent["freq"]
@@ -251,14 +255,17 @@ class LMLTE(nn.Module):
             freq = mod[:, c0 + self.mod_coef_dim:]
 
         def flat(t: torch.Tensor) -> torch.Tensor:
-            return t.permute(0, 2, 3, 1).reshape(bs * h * w, t.shape[1])
+            # One replicated pixel around every table: the grid renderer reads the clamped
+            # neighbours of edge pixels as plain strided views (:mod:`engine.models.lmlte.grid`).
+            t = F.pad(t, (1, 1, 1, 1), mode="replicate")
+            return t.permute(0, 2, 3, 1).reshape(-1, t.shape[1])
 
         # The frequencies come in (y, x) pairs; stored as [all y | all x] so that the render
         # input is two contiguous products instead of a reduction over pairs.
         freq = torch.cat((freq[:, 0::2], freq[:, 1::2]), 1)
         out: dict[str, Any] = {"inp": latent["inp"], "h": h, "w": w, "bs": bs,
-                               "layer0": flat(torch.cat((coef, freq), 1)), "mods": None,
-                               "n_coef": coef.shape[1]}
+                               "cells": (h + 2) * (w + 2),
+                               "layer0": flat(torch.cat((coef, freq), 1)), "mods": None}
         if mod is not None and self.imnet is not None:
             im = self.imnet
             hd, depth = im.hidden_dim, im.hidden_depth
@@ -274,7 +281,10 @@ class LMLTE(nn.Module):
             out["mods"] = mods
         dev = coef.device
         grid = make_coord(h, w, dev).permute(2, 0, 1)  # (2, h, w)
-        index = torch.arange(h * w, device=dev, dtype=torch.float32).view(1, h, w)
+        # Row of each LR pixel in the padded tables (exact in float32 below 2**24 entries).
+        rows = torch.arange(h, device=dev, dtype=torch.float32) + 1
+        cols = torch.arange(w, device=dev, dtype=torch.float32) + 1
+        index = (rows.view(h, 1) * (w + 2) + cols.view(1, w)).view(1, h, w)
         out["lookup"] = torch.cat((grid, index), 0)[None].expand(bs, 3, h, w)
         return out
 
@@ -292,6 +302,26 @@ class LMLTE(nn.Module):
                                    None if cell is None else cell[:, i:i + step])
                 for i in range(0, q, step)]
         return torch.cat(outs, 1)
+
+    def cell_phase(self, rel_cell: torch.Tensor) -> torch.Tensor:
+        """Phase of the render input for cells ``rel_cell`` (..., 2) in LR pixels."""
+        return (self.imphase if self.mod_input else self.phase)(rel_cell)
+
+    def render_input(self, l0: torch.Tensor, rel_y: torch.Tensor, rel_x: torch.Tensor,
+                     phase: torch.Tensor | None) -> torch.Tensor:
+        """Render-MLP input ``coef * [cos(pi g) | sin(pi g)]`` from gathered (or viewed)
+        ``layer0`` rows (..., channels) and the query offsets ``rel_y``, ``rel_x`` in LR pixels
+        (broadcastable, last axis 1): ``g_k = freq_2k * rel_y + freq_2k+1 * rel_x + phase_k``,
+        the pair sums of the reference."""
+        nc = l0.shape[-1] // 2  # [coef | freq], as many frequencies as coefficients
+        half = nc // 2
+        g = torch.addcmul(l0[..., nc:nc + half] * rel_y, l0[..., nc + half:], rel_x)
+        if phase is not None:
+            g = g + phase  # not in place: an in-place add is lost in the ONNX export
+        angle = g.mul_(math.pi)
+        # cos and sin into contiguous outputs: their vectorised kernels do not run on the
+        # strided halves of one buffer (2.7 times slower at x4).
+        return torch.cat((torch.cos(angle), torch.sin(angle)), -1).mul_(l0[..., :nc])
 
     def _render_chunk(self, t: dict[str, Any], coord: torch.Tensor,
                       cell: torch.Tensor | None) -> torch.Tensor:
@@ -320,28 +350,17 @@ class LMLTE(nn.Module):
         rel = (coord.unsqueeze(1) - look[:, :2].permute(0, 2, 1).view(bs, n_ens, q, 2)) * hw_t
         # Offset of each batch item's rows in the tables, added even for one item: a Python
         # branch on the batch size would be frozen into an exported (traced) graph.
-        idx = look[:, 2].long() + torch.arange(bs, device=coord.device).view(bs, 1) * (h * w)
+        idx = look[:, 2].long() + torch.arange(bs, device=coord.device).view(bs, 1) * t["cells"]
         idx = idx.view(-1)  # (B * n * Q,), member-major inside each batch item
 
-        l0 = t["layer0"].index_select(0, idx)
-        nc = t["n_coef"]
-        half = nc // 2
-        rel_flat = rel.reshape(-1, 2)
-        # g_k = freq_2k * rel_y + freq_2k+1 * rel_x (+ phase), as pair sums in the reference.
-        g = torch.addcmul(l0[:, nc:nc + half] * rel_flat[:, :1], l0[:, nc + half:],
-                          rel_flat[:, 1:])
+        l0 = t["layer0"].index_select(0, idx).view(bs, n_ens, q, -1)
+        phase = None
         if self.cell_decode:
             if cell is None:
                 raise ValueError("cell_decode models need the query cell")
-            rel_cell = cell.float() * hw_t  # (B, Q, 2)
-            phase = (self.imphase if self.mod_input else self.phase)(rel_cell)  # (B, Q, nc/2)
-            # Not in place: an in-place add through a view is lost in the ONNX export.
-            g = (g.view(bs, n_ens, q, -1) + phase.unsqueeze(1)).view(-1, half)
-        angle = g.mul_(math.pi)
-        # cos and sin into contiguous outputs: their vectorised kernels do not run on the
-        # strided halves of one buffer (2.7 times slower at x4).
-        x = torch.cat((torch.cos(angle), torch.sin(angle)), 1).mul_(l0[:, :nc])
-        pred = self.imnet(x, t["mods"], idx).view(bs, n_ens, q, -1)
+            phase = self.cell_phase(cell.float() * hw_t).unsqueeze(1)  # (B, 1, Q, nc/2)
+        x = self.render_input(l0, rel[..., :1], rel[..., 1:], phase)
+        pred = self.imnet(x.view(bs * n_ens * q, -1), t["mods"], idx).view(bs, n_ens, q, -1)
 
         if self.local_ensemble:
             area = (rel[..., 0] * rel[..., 1]).abs() + 1e-9  # (B, 4, Q)
