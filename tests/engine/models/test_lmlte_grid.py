@@ -47,6 +47,16 @@ def test_grid_render_equals_point_queries(model, size, monkeypatch: pytest.Monke
     assert float((fast - ref).abs().max()) <= 1e-6
 
 
+def test_flipped_and_transposed_views_take_the_grid_path(model,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    torch.manual_seed(4)
+    lr = torch.rand(1, 3, 20, 24)
+    fast, ref, used = _both(model, lambda: model.upscale(lr, (50, 60), clamp=False,
+                                                         self_ensemble=8), monkeypatch)
+    assert len(used) == 8 and all(used)
+    assert float((fast - ref).abs().max()) <= 1e-6
+
+
 def test_tiles_and_batches_take_the_grid_path(model, monkeypatch: pytest.MonkeyPatch) -> None:
     torch.manual_seed(2)
     lr = torch.rand(2, 3, 18, 22)
