@@ -22,7 +22,8 @@ Why this is faster than the reference while giving the same numbers: the referen
 16-channel modulation slice with ``grid_sample`` per query. Here the nearest LR pixel of each
 ensemble member is found once (a ``grid_sample`` of an index map, so the tie-breaking is the
 reference's own) and all per-pixel quantities are gathered with ``index_select`` from channel-last
-tables, layer by layer, inside bounded query chunks.
+tables, layer by layer, inside bounded query chunks. Whole output grids at a regular scale skip
+the gathers altogether: :mod:`engine.models.lmlte.grid` reads the same tables as strided views.
 """
 
 from __future__ import annotations
