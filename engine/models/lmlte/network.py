@@ -223,22 +223,34 @@ class LMLTE(nn.Module):
             rel_cell = rel_cell * size_tensor(h, w, cell.dtype, cell.device)
         # Row blocks of LR pixels bound the hypernet's working memory (its hidden layer is wide).
         block = max(1, MOD_BLOCK // max(bs, 1))
-        outs = []
+        c_l = coef_l.reshape(bs, n, ch)
+        f_l = freq_l.reshape(bs, n, ch // 2, 2)
+        if n <= block:  # no slicing for a single block: keeps traced graphs size-generic
+            mod = self._latent_mlp(c_l, f_l, rel_cell)
+            return mod.view(bs, h, w, -1).permute(0, 3, 1, 2)
+        # Each block's last layer writes straight into the output: no second copy of all the
+        # modulations (a concatenation of the blocks doubled the peak memory of a tile).
+        last = self.hypernet.layers[-1]
+        mod = c_l.new_empty(bs, n, last.out_features)
         for r0 in range(0, n, block):
             r1 = min(n, r0 + block)
-            c_l = coef_l.reshape(bs, n, ch)
-            f_l = freq_l.reshape(bs, n, ch // 2, 2)
-            rc = rel_cell
-            if n > block:  # no slicing for a single block: keeps traced graphs size-generic
-                c_l, f_l = c_l[:, r0:r1], f_l[:, r0:r1]
-                rc = None if rc is None else (rc[:, r0:r1] if rc.shape[1] > 1 else rc)
-            f_l = f_l.sum(-1)
-            if rc is not None:
-                f_l = f_l + self.phase(rc)
-            basis = torch.cat((torch.cos(math.pi * f_l), torch.sin(math.pi * f_l)), dim=-1)
-            outs.append(self.hypernet(c_l * basis))
-        mod = outs[0] if len(outs) == 1 else torch.cat(outs, 1)
+            rc = None if rel_cell is None else (rel_cell[:, r0:r1] if rel_cell.shape[1] > 1
+                                                else rel_cell)
+            hidden = self._latent_mlp(c_l[:, r0:r1], f_l[:, r0:r1], rc, last_layer=False)
+            for b in range(bs):
+                torch.addmm(last.bias, hidden[b], last.weight.t(), out=mod[b, r0:r1])
         return mod.view(bs, h, w, -1).permute(0, 3, 1, 2)
+
+    def _latent_mlp(self, c_l: torch.Tensor, f_l: torch.Tensor, rel_cell: torch.Tensor | None,
+                    last_layer: bool = True) -> torch.Tensor:
+        """The hypernet on LR pixels: coef (B, n, ch), frequency pairs (B, n, ch/2, 2)."""
+        assert self.hypernet is not None
+        f_l = f_l[..., 0] + f_l[..., 1]  # the pair sums (a reduction over 2 is far slower)
+        if rel_cell is not None:
+            f_l = f_l + self.phase(rel_cell)
+        basis = torch.cat((torch.cos(math.pi * f_l), torch.sin(math.pi * f_l)), dim=-1)
+        layers = self.hypernet.layers if last_layer else self.hypernet.layers[:-1]
+        return layers(c_l * basis)
 
     def tables(self, latent: dict[str, Any], mod: torch.Tensor | None) -> dict[str, Any]:
         """Channel-last per-LR-pixel tables gathered by :meth:`render` (one per MLP layer).
