@@ -119,12 +119,9 @@ def _span(plan: AxisPlan, y0: int, lo: int, hi: int) -> tuple[int, int, int] | N
     return first, plan.starts[y0] + plan.step * k0, count
 
 
-def _view(table: torch.Tensor, rows: tuple[int, int, int], cols: tuple[int, int, int]
-          ) -> torch.Tensor:
-    """The (B, n_rows, n_cols, C) view of a padded (B, h+2, w+2, C) table at LR pixels
-    ``start + step k`` of each axis."""
-    (r0, rq, rn), (c0, cq, cn) = rows, cols
-    return table[:, r0 + 1:r0 + 1 + rq * (rn - 1) + 1:rq, c0 + 1:c0 + 1 + cq * (cn - 1) + 1:cq]
+def _every(first: int, step: int, count: int) -> slice:
+    """``count`` indices from ``first``, ``step`` apart."""
+    return slice(first, first + step * (count - 1) + 1, step)
 
 
 def render_grid(net: Any, t: dict[str, Any], ys: torch.Tensor, xs: torch.Tensor,
@@ -165,6 +162,7 @@ def render_grid(net: Any, t: dict[str, Any], ys: torch.Tensor, xs: torch.Tensor,
     phase = None
     if net.cell_decode:
         phase = net.cell_phase(torch.tensor(cell_yx, dtype=torch.float32, device=dev) * hw_t)
+    # (B, h+2, w+2, C): a block reads them at [:, rows, cols], strided views.
     layer0 = t["layer0"].view(bs, h + 2, w + 2, -1)
     mods = None if t["mods"] is None else [m.view(bs, h + 2, w + 2, -1) for m in t["mods"]]
     inp: torch.Tensor = t["inp"]
@@ -192,25 +190,24 @@ def render_grid(net: Any, t: dict[str, Any], ys: torch.Tensor, xs: torch.Tensor,
                 rspan = _span(py, y0, lo, hi)
                 if rspan is None:
                     continue
-                ry = py.rel[rspan[0]:rspan[0] + py.period * (rspan[2] - 1) + 1:py.period]
+                y_first, r_first, ny = rspan
+                ry = py.rel[_every(y_first, py.period, ny)].view(1, -1, 1, 1)
+                rows = _every(r_first + 1, py.step, ny)  # +1: the tables' padding
+                out_rows = _every(y_first - lo, py.period, ny)
                 for x0 in range(px.period):
                     cspan = _span(px, x0, 0, ww)
                     if cspan is None:
                         continue
-                    rows, cols = rspan[1:], cspan[1:]
-                    rows = (rows[0], py.step, rows[1])
-                    cols = (cols[0], px.step, cols[1])
-                    rx = px.rel[cspan[0]::px.period][:cspan[2]]
-                    x = net.render_input(_view(layer0, rows, cols), ry.view(1, -1, 1, 1),
-                                         rx.view(1, 1, -1, 1), phase)
+                    x_first, c_first, nx = cspan
+                    rx = px.rel[_every(x_first, px.period, nx)].view(1, 1, -1, 1)
+                    cols = _every(c_first + 1, px.step, nx)
+                    out_cols = _every(x_first, px.period, nx)
+                    x = net.render_input(layer0[:, rows, cols], ry, rx, phase)
                     pred = net.imnet(x, None if mods is None else
-                                     [_view(m, rows, cols) for m in mods])
-                    ys_sl = slice(rspan[0] - lo, rspan[0] - lo + py.period * (rspan[2] - 1) + 1,
-                                  py.period)
-                    xs_sl = slice(cspan[0], cspan[0] + px.period * (cspan[2] - 1) + 1, px.period)
+                                     [m[:, rows, cols] for m in mods])
                     if weight is not None:
-                        pred = pred * weight[ys_sl, xs_sl].unsqueeze(-1)
-                    acc[:, ys_sl, xs_sl].add_(pred)
+                        pred = pred * weight[out_rows, out_cols].unsqueeze(-1)
+                    acc[:, out_rows, out_cols].add_(pred)
         out[:, :, lo:hi] = acc.permute(0, 3, 1, 2) + skip.float()
     return out
 
