@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.models.lmlte.coords import size_tensor
+from engine.models.lmlte.network import ENSEMBLE_SIGNS, LMLTE, opposite_area_weights
 
 #: Most row (column) classes a grid may have: p of a scale p/q. x1 to x8 and the usual
 #: fractions (1.5 = 3/2, 2.5 = 5/2, 1.25 = 5/4, ...) have at most 8.
@@ -124,7 +125,7 @@ def _every(first: int, step: int, count: int) -> slice:
     return slice(first, first + step * (count - 1) + 1, step)
 
 
-def render_grid(net: Any, t: dict[str, Any], ys: torch.Tensor, xs: torch.Tensor,
+def render_grid(net: LMLTE, t: dict[str, Any], ys: torch.Tensor, xs: torch.Tensor,
                 cell_yx: tuple[float, float], chunk: int) -> torch.Tensor | None:
     """Render the grid ``ys`` x ``xs`` (float32 normalised coordinates) from the tables ``t``
     of :meth:`LMLTE.tables` -> (B, out_dim, H, W) float32, or None when the grid's rows or
@@ -144,19 +145,16 @@ def render_grid(net: Any, t: dict[str, Any], ys: torch.Tensor, xs: torch.Tensor,
         return None if out is None else out.flip(flips)
     h, w, bs = t["h"], t["w"], t["bs"]
     dev = ys.device
-    signs = (-1.0, 1.0) if net.local_ensemble else (0.0,)
+    members = ENSEMBLE_SIGNS if net.local_ensemble else ((0.0, 0.0),)
+    # One plan per axis and offset sign: members share them (the point path's offsets).
     plans: dict[tuple[int, float], AxisPlan] = {}
-    for axis, (centres, size) in enumerate(((ys, h), (xs, w))):
-        for sign in signs:
-            # The point-query offsets: sign / size + 1e-6 in float64, rounded (none without
-            # the local ensemble).
-            off = torch.tensor(sign / size + 1e-6 if net.local_ensemble else 0.0,
-                               dtype=torch.float64).float().to(dev)
-            plan = axis_plan(t["lookup"], centres, off, axis, size, w + 2)
-            if plan is None:
-                return None
-            plans[axis, sign] = plan
-    members = [(sy, sx) for sy in signs for sx in signs]  # ENSEMBLE_SIGNS order
+    for signs, offset in zip(members, net.ensemble_offsets(h, w, dev)):
+        for axis, (centres, size) in enumerate(((ys, h), (xs, w))):
+            if (axis, signs[axis]) not in plans:
+                plan = axis_plan(t["lookup"], centres, offset[axis], axis, size, w + 2)
+                if plan is None:
+                    return None
+                plans[axis, signs[axis]] = plan
 
     hw_t = size_tensor(h, w, torch.float32, dev)
     phase = None
@@ -175,14 +173,11 @@ def render_grid(net: Any, t: dict[str, Any], ys: torch.Tensor, xs: torch.Tensor,
         grid = torch.stack(torch.meshgrid(ys[lo:hi], xs, indexing="ij"), -1)
         skip = F.grid_sample(inp, grid.flip(-1).unsqueeze(0).expand(bs, -1, -1, -1).to(inp.dtype),
                              mode="bilinear", padding_mode="border", align_corners=False)
-        if len(members) == 1:
-            weights = [None]
-        else:
-            # Each member is weighted by the area of the diagonally opposite one.
-            areas = torch.stack([torch.outer(plans[0, sy].rel[lo:hi], plans[1, sx].rel)
-                                 .abs_().add_(1e-9) for sy, sx in members])
-            tot = areas.sum(0)
-            weights = [areas[len(members) - 1 - i] / tot for i in range(len(members))]
+        weights: list[torch.Tensor | None] = [None]
+        if net.local_ensemble:
+            weights = opposite_area_weights(torch.stack(
+                [torch.outer(plans[0, sy].rel[lo:hi], plans[1, sx].rel).abs_().add_(1e-9)
+                 for sy, sx in members]))
         acc = torch.zeros(bs, hi - lo, ww, net.out_dim, dtype=torch.float32, device=dev)
         for (sy, sx), weight in zip(members, weights):
             py, px = plans[0, sy], plans[1, sx]

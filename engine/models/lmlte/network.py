@@ -50,6 +50,15 @@ CUDA_CHUNK = 262144
 ENSEMBLE_SIGNS = ((-1.0, -1.0), (-1.0, 1.0), (1.0, -1.0), (1.0, 1.0))
 
 
+def opposite_area_weights(area: torch.Tensor) -> list[torch.Tensor]:
+    """Local-ensemble weights from the members' areas (n, ...), members first in
+    :data:`ENSEMBLE_SIGNS` order: each member is weighted by the area of the diagonally
+    opposite one, over the sum of all."""
+    tot = area.sum(0)
+    n = area.shape[0]
+    return [area[n - 1 - i] / tot for i in range(n)]
+
+
 def default_chunk(device: torch.device) -> int:
     """Query chunk used when the caller gives none: fast and memory-bounded on ``device``."""
     return CUDA_CHUNK if device.type == "cuda" else CPU_CHUNK
@@ -316,6 +325,16 @@ class LMLTE(nn.Module):
                 for i in range(0, q, step)]
         return torch.cat(outs, 1)
 
+    def ensemble_offsets(self, h: Any, w: Any, device: torch.device | str) -> torch.Tensor:
+        """(n, 2) float32 (dy, dx) lookup offsets of the ensemble members, in
+        :data:`ENSEMBLE_SIGNS` order (one zero offset without the local ensemble): sign / size
+        + 1e-6 on both axes, computed in float64 then rounded, as the reference does in Python
+        floats."""
+        if not self.local_ensemble:
+            return torch.zeros(1, 2, dtype=torch.float32, device=device)
+        signs = torch.tensor(ENSEMBLE_SIGNS, dtype=torch.float64, device=device)
+        return (signs / size_tensor(h, w, torch.float64, device) + 1e-6).float()
+
     def cell_phase(self, rel_cell: torch.Tensor) -> torch.Tensor:
         """Phase of the render input for cells ``rel_cell`` (..., 2) in LR pixels."""
         return (self.imphase if self.mod_input else self.phase)(rel_cell)
@@ -346,14 +365,8 @@ class LMLTE(nn.Module):
             return skip
         bs, q = coord.shape[:2]
         h, w = t["h"], t["w"]
-        if self.local_ensemble:
-            # (vy, vx) in (-,-), (-,+), (+,-), (+,+); +1e-6 on both axes for every member,
-            # computed in float64 then rounded, as the reference does in Python floats.
-            signs = torch.tensor(ENSEMBLE_SIGNS, dtype=torch.float64, device=coord.device)
-            offs = (signs / size_tensor(h, w, torch.float64, coord.device) + 1e-6).float()
-        else:
-            offs = torch.zeros(1, 2, dtype=torch.float32, device=coord.device)
-        n_ens = len(ENSEMBLE_SIGNS) if self.local_ensemble else 1
+        offs = self.ensemble_offsets(h, w, coord.device)
+        n_ens = offs.shape[0]
         shift = offs.view(1, n_ens, 1, 2)
         coords = (coord.unsqueeze(1) + shift).clamp_(-1 + 1e-6, 1 - 1e-6).view(bs, n_ens * q, 2)
         # Nearest LR pixel of every member, with grid_sample's own rounding (ties as reference).
@@ -377,11 +390,9 @@ class LMLTE(nn.Module):
 
         if self.local_ensemble:
             area = (rel[..., 0] * rel[..., 1]).abs() + 1e-9  # (B, 4, Q)
-            tot = area.permute(1, 0, 2).sum(0)
-            # Each member is weighted by the area of the diagonally opposite one.
             ret = 0
-            for i in range(n_ens):
-                ret = ret + pred[:, i] * (area[:, n_ens - 1 - i] / tot).unsqueeze(-1)
+            for i, weight in enumerate(opposite_area_weights(area.permute(1, 0, 2))):
+                ret = ret + pred[:, i] * weight.unsqueeze(-1)
         else:
             ret = pred[:, 0]
         return ret + skip.to(pred.dtype)
