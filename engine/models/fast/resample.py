@@ -1,57 +1,31 @@
-"""Separable resampling of LR images at arbitrary output pixel centres.
+"""Separable resampling of LR images at arbitrary output pixel centres (PyTorch).
 
 An upscaled grid is separable: every output row has one position along y and every column one
 along x, whatever the (fractional, per-axis) scale. Resampling is then two 1-D passes with a few
-taps per output pixel (``taps``), instead of ``grid_sample``'s per-pixel 2-D kernels; the passes
-run as products with banded matrices (``summed_resampling``), which is what makes the ``fast``
-model run at GDAL's speed.
-
-Positions are pixel-centre coordinates in LR pixel units from the top (left) edge: the centre of
-LR pixel i is at i + 0.5, so an output centre p samples the LR signal at u = p - 0.5. Borders
-replicate the edge pixel (GDAL's behaviour at raster edges).
+taps per output pixel (:func:`taps`, defined once in :mod:`engine.models.fast.taps`), instead of
+``grid_sample``'s per-pixel 2-D kernels; the passes run as products with banded matrices
+(``summed_resampling``), which is what makes the ``fast`` model run at GDAL's speed.
 """
 
 from __future__ import annotations
 
 import torch
 
-#: Keys' cubic convolution parameter; -0.5 is GDAL's and Keys' (PyTorch's bicubic uses -0.75).
-CUBIC_A = -0.5
-
-
-def _cubic(t: torch.Tensor) -> torch.Tensor:
-    """Keys' cubic kernel at distances ``t`` (any sign)."""
-    a, t = CUBIC_A, t.abs()
-    near = ((a + 2) * t - (a + 3)) * t * t + 1
-    far = ((a * t - 5 * a) * t + 8 * a) * t - 4 * a
-    return torch.where(t <= 1, near, torch.where(t < 2, far, torch.zeros_like(t)))
+from engine.models.fast import taps as geometry
+from engine.models.fast.taps import BAND, CUBIC_A
 
 
 def taps(positions: torch.Tensor, size: int, kernel: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(indices (n, T) long, weights (n, T)) of the kernel's taps for ``positions`` (n,).
-
-    ``kernel``: ``"cubic"`` (4 taps) or ``"linear"`` (2 taps); indices are clamped to the axis
-    (edge replication), weights sum to one.
-    """
-    u = positions.to(torch.float64) - 0.5
-    base = torch.floor(u)
-    frac = u - base
-    if kernel == "cubic":
-        offsets = torch.arange(-1, 3, dtype=torch.float64, device=u.device)
-        weights = _cubic(frac[:, None] - offsets[None, :])
-    elif kernel == "linear":
-        offsets = torch.arange(0, 2, dtype=torch.float64, device=u.device)
-        weights = torch.stack([1 - frac, frac], dim=1)
-    else:
-        raise ValueError(f"unknown kernel '{kernel}'")
-    index = (base[:, None] + offsets[None, :]).long().clamp_(0, size - 1)
-    return index, weights
+    """(indices (n, T) long, weights (n, T) float64) of the kernel's taps for ``positions`` (n,)
+    on their device (:func:`engine.models.fast.taps.taps`)."""
+    index, weights = geometry.taps(positions.detach().cpu().numpy(), size, kernel)
+    return (torch.from_numpy(index).to(positions.device),
+            torch.from_numpy(weights).to(positions.device))
 
 
 def phase(positions: torch.Tensor) -> torch.Tensor:
-    """Fractional part of ``positions - 0.5``: where a centre falls between two LR centres."""
-    u = positions.to(torch.float64) - 0.5
-    return u - torch.floor(u)
+    """Fractional part of ``positions - 0.5`` (float64, on their device)."""
+    return torch.from_numpy(geometry.phase(positions.detach().cpu().numpy())).to(positions.device)
 
 
 def centres(n_out: int, n_in: int) -> torch.Tensor:
@@ -69,10 +43,6 @@ def centres(n_out: int, n_in: int) -> torch.Tensor:
 # happens inside the product. Each block of outputs becomes a small dense matrix over the
 # ``BAND`` (+ kernel reach) LR pixels it reads: a few times more multiply-adds than the taps, at
 # matrix-product speed, and no full-size intermediates.
-
-#: LR pixels one block of outputs spans: small enough that a block's zeros cost little, large
-#: enough for efficient products.
-BAND = 24
 
 #: One axis of a summed resampling: per group of planes, (tap indices (n, T), tap weights
 #: (planes, n, T)), e.g. ``taps`` of the cubic kernel for one plane and of the linear kernel,
