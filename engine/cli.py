@@ -33,13 +33,17 @@ def _command(name: str) -> ModuleType:
     return importlib.import_module(f"engine.commands.{name}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argparse tree of every available subcommand."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argparse tree of every available subcommand, or of the command ``only`` alone.
+
+    Each command module imports what it needs (most of them torch, which takes 1-2 s); a run of
+    one command builds only its own parser, so that ``upscale`` with the fast model's torch-free
+    runtime does not pay for the others' imports."""
     parser = argparse.ArgumentParser(
         prog="python -m engine",
         description="ArbSR engine: arbitrary-scale super-resolution of rasters.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMANDS:
+    for name in COMMANDS if only not in COMMANDS else (only,):
         try:
             module = _command(name)
         except ModuleNotFoundError as exc:
@@ -79,7 +83,8 @@ def _on_signal(signum: int, _frame: FrameType | None) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; returns the process exit code."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(only=argv[0] if argv else None)
     args = parser.parse_args(argv)
     mode = args.progress
     progress = {"json": json_writer(sys.stdout), "text": _text_writer,

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-import torch
+import ctypes.util
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.errors import DeviceError
+
+if TYPE_CHECKING:
+    import torch
 
 
 def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
     """Turn ``auto`` / ``cpu`` / ``cuda`` / ``cuda:N`` into a usable :class:`torch.device`."""
+    import torch  # here, not at the top: the fast model's CPU runtime runs without torch
+
     if isinstance(spec, torch.device):
         spec = str(spec)
     spec = (spec or "auto").strip().lower()
@@ -28,3 +36,27 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
                 f"{torch.cuda.device_count()} CUDA device(s), numbered from 0")
         return torch.device("cuda", index)
     raise DeviceError(f"unknown device '{spec}': use auto, cpu, cuda or cuda:N")
+
+
+def nvidia_driver_visible() -> bool:
+    """Whether an NVIDIA driver is installed, without importing torch (which takes seconds):
+    ``auto`` may pick CUDA only then. Linux lists its GPUs under /proc/driver/nvidia; Windows
+    has the driver's nvcuda.dll on the library path."""
+    if sys.platform.startswith("linux"):
+        gpus = Path("/proc/driver/nvidia/gpus")
+        return gpus.is_dir() and any(gpus.iterdir())
+    if sys.platform == "win32":
+        return ctypes.util.find_library("nvcuda") is not None
+    return False
+
+
+def set_threads(model: object, threads: int) -> None:
+    """Run ``model`` on ``threads`` CPU threads: torch's setting, or the torch-free runtime's
+    own (``array_api == "numpy"``), so that such a run never imports torch."""
+    setter = getattr(model, "set_threads", None)
+    if getattr(model, "array_api", "torch") == "numpy" and setter is not None:
+        setter(threads)
+        return
+    import torch
+
+    torch.set_num_threads(threads)

@@ -106,13 +106,15 @@ def run(args: argparse.Namespace, progress: ProgressCallback) -> Done:
     scale = resolve_scale(**numbers, geotransform=gt)
     gr.check_output_path(args.output, overwrite=args.overwrite, input_path=args.input)
 
-    from engine.device import resolve_device
     from engine.models.registry import load_model
     from engine.pipeline import ModelRef
 
-    device = resolve_device(args.device)
     progress(Progress(0.0, "loading model"))
-    model = load_model(args.model, device=device, config=args.config)
+    # runtime: the fast model runs on the CPU without torch (its start-up costs more than a
+    # GDAL resampling of the raster); every other model, or a GPU, goes through torch.
+    model = load_model(args.model, device=args.device or "auto", config=args.config,
+                       runtime=True)
+    device = model.device
     results = upscale_raster(args.input, args.output, model, scale=scale, bands=bands, tile=tile,
                              overwrite=args.overwrite, seed=seed, steps=steps,
                              half=False if args.no_half else None, cog=args.cog,

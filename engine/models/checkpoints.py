@@ -7,8 +7,6 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from engine.errors import ModelError
 
 
@@ -18,6 +16,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     Raises:
         ModelError: the file is not a torch checkpoint, is truncated, or holds arbitrary objects.
     """
+    import torch  # here: importing the registry must not start torch (see fast.runtime)
+
     path = Path(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)

@@ -24,15 +24,16 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from engine.device import resolve_device
+from engine.device import nvidia_driver_visible, resolve_device
 from engine.errors import ModelError
 from engine.models.checkpoints import read_checkpoint
 from engine.models.family import Family
 from engine.models.sr_model import SRModel
+
+if TYPE_CHECKING:
+    import torch
 
 #: Detection order matters: more specific layouts first.
 FAMILIES: tuple[tuple[str, str], ...] = (
@@ -43,6 +44,14 @@ FAMILIES: tuple[tuple[str, str], ...] = (
     ("torchscript", "engine.models.exported.torchscript"),
     ("onnx", "engine.models.exported.onnx"),
 )
+
+#: Families with a CPU runtime that needs no PyTorch, as (id, module): the module defines
+#: ``load_runtime(path, *, name, options, scale_range)``; the card names the runtime's file
+#: (``"runtime"``). The raster pipeline asks for it (``load_model(..., runtime=True)``) because
+#: importing torch alone takes longer than a GDAL resampling of a whole raster.
+RUNTIMES: dict[str, str] = {
+    "fast": "engine.models.fast.runtime",
+}
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources" / "models"
 
@@ -207,7 +216,8 @@ def family_support(family: str) -> Family:
 
 
 def load_model(name_or_path: str | os.PathLike[str] | None = None, device: str | torch.device = "cpu",
-               *, config: str | os.PathLike[str] | None = None, **options: Any) -> SRModel:
+               *, config: str | os.PathLike[str] | None = None, runtime: bool = False,
+               **options: Any) -> SRModel:
     """Load a registered model by name, or any supported checkpoint file.
 
     Args:
@@ -216,15 +226,23 @@ def load_model(name_or_path: str | os.PathLike[str] | None = None, device: str |
             ``.pt`` / ``.onnx``).
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         config: YAML config for checkpoints that need one (LDCSR).
+        runtime: on the CPU, return the family's torch-free runtime when its card has one
+            (:data:`RUNTIMES`; the raster pipeline's choice): it takes and returns NumPy
+            arrays (``array_api == "numpy"``). Without onnxruntime, or when a GPU may be
+            there for ``auto``, the torch model is returned as usual.
         options: family options (``mode=`` for LDCSR, ...), overriding the card's.
 
     Raises:
         ModelError: unknown name, unreadable or unsupported checkpoint.
         DeviceError: the device is not available.
     """
-    dev = resolve_device(device)
     spec = str(name_or_path) if name_or_path is not None else DEFAULT_MODEL
     card = find_card(spec)
+    if runtime and card is not None and card.extra.get("runtime") and on_cpu(device):
+        fast = _load_runtime(card, {**card.options, **options})
+        if fast is not None:
+            return fast
+    dev = resolve_device(device)
     if card is not None:
         support = family_support(card.family)
         merged = {**card.options, **options}
@@ -243,6 +261,28 @@ def load_model(name_or_path: str | os.PathLike[str] | None = None, device: str |
         raise ModelError(f"model path '{spec}' is not a file: give a checkpoint file")
     return _load_path(path, name=str(path), device=dev, config=str(config) if config else None,
                       options=options)
+
+
+def on_cpu(device: str | torch.device | None) -> bool:
+    """True when ``device`` means the CPU without asking torch: ``cpu``, or ``auto`` on a machine
+    where no NVIDIA driver is visible (then torch could not pick CUDA either)."""
+    spec = str(device or "auto").strip().lower()
+    return spec == "cpu" or (spec == "auto" and not nvidia_driver_visible())
+
+
+def _load_runtime(card: ModelCard, options: dict[str, Any]) -> Any:
+    """The card's torch-free runtime, or None when onnxruntime is not installed."""
+    module_path = RUNTIMES.get(card.family)
+    if module_path is None:
+        return None
+    try:
+        import onnxruntime  # noqa: F401 - optional: without it the torch model runs
+    except ImportError:
+        return None
+    module = importlib.import_module(module_path)
+    path = (card.source.parent if card.source else RESOURCES) / str(card.extra["runtime"])
+    return module.load_runtime(path.resolve(), name=card.name, options=options,
+                               scale_range=card.scale_range)
 
 
 def _load_path(path: Path, *, name: str, device: torch.device, config: str | None,

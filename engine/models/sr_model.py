@@ -16,10 +16,11 @@ range instead).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
+if TYPE_CHECKING:  # torch is imported by the families: the fast model's CPU runtime avoids it
+    import torch
+    from torch import nn
 
 
 @dataclass
@@ -61,6 +62,8 @@ class SRModel:
     @property
     def device(self) -> torch.device:
         """Device of the network's parameters (CPU for a parameter-less module)."""
+        import torch
+
         for p in self.module.parameters():
             return p.device
         return torch.device("cpu")

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
+from engine.device import set_threads
 from engine.errors import Cancelled
 from engine.io import gdal_raster as gr
 from engine.io.windows import nearest_input
@@ -41,7 +41,8 @@ class ModelRef:
     def load(self) -> SRModel:
         from engine.models.registry import load_model
 
-        return load_model(self.spec, device=self.device, config=self.config, **self.options)
+        return load_model(self.spec, device=self.device, config=self.config, runtime=True,
+                          **self.options)
 
 
 @dataclass(frozen=True)
@@ -67,17 +68,17 @@ class BlockWorker:
     Args:
         job: the run.
         model: an already loaded model (in-process runs); else ``job.model`` is loaded.
-        threads: torch threads for this process (None: leave torch's setting).
+        threads: CPU threads of the model in this process (None: leave its setting).
     """
 
     def __init__(self, job: Job, model: SRModel | None = None, threads: int | None = None
                  ) -> None:
-        if threads:
-            torch.set_num_threads(threads)
         if model is None:
             if job.model is None:
                 raise ValueError("the job names no model to load")
             model = job.model.load()
+        if threads:
+            set_threads(model, threads)
         self.job = job
         self.model = model
         self.ds = gr.open_raster(job.input)

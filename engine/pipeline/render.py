@@ -14,17 +14,17 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from engine.errors import ResourceError
 from engine.io.windows import alignment, centres, crop_for, output_size
 from engine.models.sr_model import SRModel
-from engine.models.memory import is_out_of_memory
 from engine.pipeline.plan import block_seed
+
+if TYPE_CHECKING:  # imported where used: a model with array_api "numpy" runs without torch
+    import torch
 
 #: Smallest output region the out-of-memory back-off goes down to.
 MIN_REGION = 16
@@ -82,6 +82,9 @@ def fill_holes(data: np.ndarray, valid: np.ndarray, fallback: Sequence[float]) -
 
 def _sample_at(img: torch.Tensor, uy: np.ndarray, ux: np.ndarray) -> torch.Tensor:
     """Bilinear samples of ``img`` (B, C, H, W) at pixel-index positions uy x ux (exact at integers)."""
+    import torch
+    import torch.nn.functional as F
+
     if np.allclose(uy, np.round(uy), atol=1e-6) and np.allclose(ux, np.round(ux), atol=1e-6):
         iy = torch.from_numpy(np.clip(np.round(uy), 0, img.shape[2] - 1).astype(np.int64))
         ix = torch.from_numpy(np.clip(np.round(ux), 0, img.shape[3] - 1).astype(np.int64))
@@ -132,9 +135,13 @@ class TileRenderer:
             try:
                 return self._render_once(lr, crop_y0, crop_x0, ys, xs, sample)
             except BaseException as exc:  # noqa: BLE001 - only out-of-memory is handled here
+                from engine.models.memory import is_out_of_memory
+
                 if not is_out_of_memory(exc):
                     raise
                 if self.device.type == "cuda":
+                    import torch
+
                     torch.cuda.empty_cache()
                 if max(ny, nx) <= MIN_REGION:
                     raise ResourceError("out of memory even on the smallest tile: use --device "
@@ -172,6 +179,10 @@ class TileRenderer:
     def _run(self, subs: list[np.ndarray], cy: np.ndarray, cx: np.ndarray,
              crop: tuple[int, int, int, int], sample: int = 0) -> list[np.ndarray]:
         """Model call on same-shaped crops ``subs`` (each (C, ch, cw)) sharing local centres."""
+        if getattr(self.model, "array_api", "torch") == "numpy":
+            return self._run_numpy(subs, cy, cx)
+        import torch
+
         parts = []
         rule = "joint"
         for sub in subs:
@@ -191,8 +202,26 @@ class TileRenderer:
             outs.append(chunk.detach().cpu().numpy().astype(np.float32, copy=False))
         return outs
 
+    def _run_numpy(self, subs: list[np.ndarray], cy: np.ndarray, cx: np.ndarray
+                   ) -> list[np.ndarray]:
+        """:meth:`_run` for a torch-free point-query model (the fast model's CPU runtime), which
+        takes and returns NumPy arrays; band-wise models only (the band rule's first case)."""
+        if self.model.in_channels != 1 or not self.model.supports_grid:
+            raise ValueError("NumPy models must be band-wise point-query models")
+        pixel = (self.h / self.out_h, self.w / self.out_w)
+        outs = []
+        for sub in subs:
+            x = np.ascontiguousarray(sub, dtype=np.float32)
+            # One band per call, as in _run: working memory of one band of one tile.
+            bands = [self.model.upscale_grid(x[c][None, None], cy, cx, pixel, clamp=False)[0, 0]
+                     for c in range(x.shape[0])]
+            outs.append(np.stack(bands).astype(np.float32, copy=False))
+        return outs
+
     def _call(self, batch: torch.Tensor, cy: np.ndarray, cx: np.ndarray,
               crop: tuple[int, int, int, int], sample: int = 0) -> torch.Tensor:
+        import torch
+
         out_y0, out_x0, ch, cw = crop
         amp = (torch.autocast("cuda", dtype=torch.float16) if self.half else nullcontext())
         with torch.inference_mode(), amp:
