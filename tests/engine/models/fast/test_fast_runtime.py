@@ -133,3 +133,22 @@ def test_cli_runs_without_torch_and_matches_the_torch_pipeline(tmp_path: Path, g
     assert a.GetRasterBand(1).GetNoDataValue() == 0
     x, y = a.ReadAsArray().astype(int), b.ReadAsArray().astype(int)
     assert np.abs(x - y).max() <= 1 and (x != y).mean() < 1e-3
+
+
+def test_local_workers_run_the_runtime_with_the_same_pixels(tmp_path: Path, geotiff) -> None:
+    """``--workers 2``: each worker process loads the runtime itself; blocks equal one process's."""
+    data = (smooth_image(64, 80, bands=1, seed=6) * 900).astype("uint16")
+    src = geotiff(data)
+    outs = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"w{workers}.tif"
+        p = subprocess.run([sys.executable, "-m", "engine", "upscale", str(src), str(out),
+                            "--model", "fast", "--scale", "3", "--tile", "24", "--workers",
+                            workers, "--progress", "json"], cwd=ROOT, capture_output=True,
+                           text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        assert p.returncode == 0, p.stderr[-2000:]
+        done = json.loads(p.stdout.strip().splitlines()[-1])
+        assert done["event"] == "done" and done["results"]["device"] == "cpu"
+        outs.append(gdal.Open(str(out)).ReadAsArray())
+    assert outs[0].shape == (192, 240)
+    np.testing.assert_array_equal(outs[0], outs[1])
