@@ -20,6 +20,7 @@ Adding a family = its folder (with ``family.py``) + one line in ``FAMILIES``
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import os
 from dataclasses import dataclass, field
@@ -271,12 +272,13 @@ def on_cpu(device: str | torch.device | None) -> bool:
 
 
 def _load_runtime(card: ModelCard, options: dict[str, Any]) -> Any:
-    """The card's torch-free runtime, or None when onnxruntime is not installed."""
+    """The card's torch-free runtime, or None when onnxruntime or threadpoolctl is not
+    installed (optional: the torch model runs then)."""
     module_path = RUNTIMES.get(card.family)
-    if module_path is None:
+    if module_path is None or importlib.util.find_spec("threadpoolctl") is None:
         return None
     try:
-        import onnxruntime  # noqa: F401 - optional: without it the torch model runs
+        import onnxruntime  # noqa: F401
     except ImportError:
         return None
     module = importlib.import_module(module_path)

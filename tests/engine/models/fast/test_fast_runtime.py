@@ -152,3 +152,10 @@ def test_local_workers_run_the_runtime_with_the_same_pixels(tmp_path: Path, geot
         outs.append(gdal.Open(str(out)).ReadAsArray())
     assert outs[0].shape == (192, 240)
     np.testing.assert_array_equal(outs[0], outs[1])
+
+
+def test_without_onnxruntime_the_pipeline_runs_the_torch_network(monkeypatch) -> None:
+    """onnxruntime is optional: an engine Python without it runs ``fast`` through torch."""
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import raises ImportError
+    model = engine.load_model("fast", device="cpu", runtime=True)
+    assert not isinstance(model, FastRuntime) and model.family == "fast"
