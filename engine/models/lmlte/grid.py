@@ -33,7 +33,8 @@ import torch
 import torch.nn.functional as F
 
 from engine.models.lmlte.coords import size_tensor
-from engine.models.lmlte.network import ENSEMBLE_SIGNS, LMLTE, opposite_area_weights
+from engine.models.lmlte.network import (ENSEMBLE_SIGNS, LMLTE, RENDER_TABLES,
+                                         opposite_area_weights)
 
 #: Most row (column) classes a grid may have: p of a scale p/q. x1 to x8 and the usual
 #: fractions (1.5 = 3/2, 2.5 = 5/2, 1.25 = 5/4, ...) have at most 8.
@@ -161,8 +162,11 @@ def render_grid(net: LMLTE, t: dict[str, Any], ys: torch.Tensor, xs: torch.Tenso
     if net.cell_decode:
         phase = net.cell_phase(torch.tensor(cell_yx, dtype=torch.float32, device=dev) * hw_t)
     # (B, h+2, w+2, C): a block reads them at [:, rows, cols], strided views.
-    layer0 = t["layer0"].view(bs, h + 2, w + 2, -1)
-    mods = None if t["mods"] is None else [m.view(bs, h + 2, w + 2, -1) for m in t["mods"]]
+    def on_grid(table: torch.Tensor | None) -> torch.Tensor | None:
+        return None if table is None else table.view(bs, h + 2, w + 2, -1)
+
+    layer0 = [on_grid(t[name]) for name in RENDER_TABLES]
+    mods = None if t["mods"] is None else [(on_grid(s), on_grid(b)) for s, b in t["mods"]]
     inp: torch.Tensor = t["inp"]
     hh, ww = ys.numel(), xs.numel()
     out = torch.empty(bs, net.out_dim, hh, ww, dtype=torch.float32, device=dev)
@@ -197,9 +201,10 @@ def render_grid(net: LMLTE, t: dict[str, Any], ys: torch.Tensor, xs: torch.Tenso
                     rx = px.rel[_every(x_first, px.period, nx)].view(1, 1, -1, 1)
                     cols = _every(c_first + 1, px.step, nx)
                     out_cols = _every(x_first, px.period, nx)
-                    x = net.render_input(layer0[:, rows, cols], ry, rx, phase)
+                    x = net.render_input(*(l0[:, rows, cols] for l0 in layer0), ry, rx, phase)
                     pred = net.imnet(x, None if mods is None else
-                                     [m[:, rows, cols] for m in mods])
+                                     [(None if s is None else s[:, rows, cols], b[:, rows, cols])
+                                      for s, b in mods])
                     if weight is not None:
                         pred = pred * weight[out_rows, out_cols].unsqueeze(-1)
                     acc[:, out_rows, out_cols].add_(pred)

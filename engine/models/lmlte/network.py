@@ -48,6 +48,11 @@ MOD_BLOCK = 16384
 CUDA_CHUNK = 262144
 #: Offset directions (vy, vx) of the four local-ensemble members.
 ENSEMBLE_SIGNS = ((-1.0, -1.0), (-1.0, 1.0), (1.0, -1.0), (1.0, 1.0))
+#: Tables of the render input, per LR pixel: coefficients, then the frequencies times pi along
+#: y and along x (see :meth:`LMLTE.tables`).
+RENDER_TABLES = ("coef", "freq_y", "freq_x")
+#: One hidden render layer's modulation tables: (scale or None, shift), bias folded in.
+Modulation = tuple["torch.Tensor | None", torch.Tensor]
 
 
 def opposite_area_weights(area: torch.Tensor) -> list[torch.Tensor]:
@@ -109,29 +114,30 @@ class LMMLP(nn.Module):
         per_layer = self.hidden_dim * (int(self.mod_scale) + int(self.mod_shift))
         return per_layer * self.hidden_depth
 
-    def forward(self, x: torch.Tensor, mods: list[torch.Tensor] | None = None,
+    def forward(self, x: torch.Tensor, mods: list[Modulation] | None = None,
                 index: torch.Tensor | None = None) -> torch.Tensor:
-        """x (..., in_dim); mods[k] (..., 2*hidden or hidden) = [1 + scale | shift] of hidden
-        layer k, on the last axis (rows of x, or views of the tables that line up with them).
+        """x (..., in_dim); mods[k] = (scale, shift) of hidden layer k (..., hidden), on the last
+        axis (rows of x, or views of the tables that line up with them).
 
-        The ``1 +`` is folded into the per-LR-pixel tables (:meth:`LMLTE.tables`) once instead of
-        once per query. With ``index`` (N,), x is (N, in_dim), ``mods`` are per-LR-pixel tables
-        and row ``index[i]`` modulates row i: gathered layer by layer, so only one layer's rows
-        exist at a time.
+        The tables (:meth:`LMLTE.tables`) fold the ``1 +`` and the layer's bias in once per LR
+        pixel instead of once per query: ``(x W + b)(1 + s) + t = x W scale + shift`` with
+        ``scale = 1 + s`` (None without scale modulation) and ``shift = b scale + t``, so a
+        modulated layer is one product without bias and one multiply-add. With ``index`` (N,),
+        x is (N, in_dim), ``mods`` are per-LR-pixel tables and row ``index[i]`` modulates row i:
+        gathered layer by layer, so only one layer's rows exist at a time.
         """
-        hd = self.hidden_dim
         inplace = not torch.is_grad_enabled()
         for k in range(self.hidden_depth):
-            x = self.layers[2 * k](x)
-            if mods is not None:
-                m = mods[k] if index is None else mods[k].index_select(0, index)
-                if self.mod_scale and self.mod_shift:
-                    x = x.mul_(m[..., :hd]).add_(m[..., hd:]) if inplace else \
-                        x * m[..., :hd] + m[..., hd:]
-                elif self.mod_scale:
-                    x = x.mul_(m) if inplace else x * m
-                elif self.mod_shift:
-                    x = x.add_(m) if inplace else x + m
+            linear = self.layers[2 * k]
+            if mods is None:
+                x = linear(x)
+            else:
+                scale, shift = mods[k]
+                if index is not None:
+                    scale = None if scale is None else scale.index_select(0, index)
+                    shift = shift.index_select(0, index)
+                x = F.linear(x, linear.weight)
+                x = x + shift if scale is None else torch.addcmul(shift, x, scale)
             x = torch.relu_(x) if inplace else torch.relu(x)
         return self.layers[-1](x)
 
@@ -262,12 +268,15 @@ class LMLTE(nn.Module):
         return layers(c_l * basis)
 
     def tables(self, latent: dict[str, Any], mod: torch.Tensor | None) -> dict[str, Any]:
-        """Channel-last per-LR-pixel tables gathered by :meth:`render` (one per MLP layer).
+        """Channel-last per-LR-pixel tables gathered by :meth:`render` (or viewed by the grid
+        renderer), each (B*(h+2)*(w+2), channels): the (h, w) grid with one replicated pixel
+        around it (``cells`` rows per batch item).
 
-        ``layer0`` = [coef | y frequencies | x frequencies] of the render input, ``mods[k]`` =
-        [1 + scale | shift] of hidden layer k, each (B*(h+2)*(w+2), channels): the (h, w) grid
-        with one replicated pixel around it (``cells`` rows per batch item), plus the LR
-        coordinate/index map used to find the nearest LR pixel.
+        ``coef``, ``freq_y``, ``freq_x``: the render input's coefficients and frequencies (times
+        pi) along y and x; ``mods[k]``: hidden layer k's (scale, shift) (:class:`LMMLP`), plus
+        the LR coordinate/index map used to find the nearest LR pixel. Every table is its own
+        tensor: a view of one (rows of a grid block) is then contiguous along the row at integer
+        scales, which the elementwise kernels run about twice as fast as interleaved channels.
         """
         coef, freq = latent["coef"], latent["freq"]
         bs, _, h, w = coef.shape
@@ -282,24 +291,26 @@ class LMLTE(nn.Module):
             t = F.pad(t, (1, 1, 1, 1), mode="replicate")
             return t.permute(0, 2, 3, 1).reshape(-1, t.shape[1])
 
-        # The frequencies come in (y, x) pairs; stored as [all y | all x] so that the render
-        # input is two contiguous products instead of a reduction over pairs.
-        freq = torch.cat((freq[:, 0::2], freq[:, 1::2]), 1)
+        # The frequencies come in (y, x) pairs; stored apart, and times pi once per LR pixel
+        # instead of once per query, so that the render input is two multiply-adds.
         out: dict[str, Any] = {"inp": latent["inp"], "h": h, "w": w, "bs": bs,
-                               "cells": (h + 2) * (w + 2),
-                               "layer0": flat(torch.cat((coef, freq), 1)), "mods": None}
+                               "cells": (h + 2) * (w + 2), "coef": flat(coef),
+                               "freq_y": flat(freq[:, 0::2] * math.pi),
+                               "freq_x": flat(freq[:, 1::2] * math.pi), "mods": None}
         if mod is not None and self.imnet is not None:
             im = self.imnet
             hd, depth = im.hidden_dim, im.hidden_depth
-            mods = []
+            mods: list[Modulation] = []
             for k in range(depth):
-                parts = []
-                if im.mod_scale:
-                    parts.append(mod[:, k * hd:(k + 1) * hd] + 1.0)
+                linear = im.layers[2 * k]
+                bias = (linear.bias if linear.bias is not None
+                        else torch.zeros(hd, dtype=mod.dtype, device=mod.device)).view(1, hd, 1, 1)
+                scale = mod[:, k * hd:(k + 1) * hd] + 1.0 if im.mod_scale else None
+                shift = bias.expand(bs, hd, h, w) if scale is None else scale * bias
                 if im.mod_shift:
                     off = self.mod_dim // 2 if im.mod_scale else 0
-                    parts.append(mod[:, off + k * hd:off + (k + 1) * hd])
-                mods.append(flat(torch.cat(parts, 1)))
+                    shift = shift + mod[:, off + k * hd:off + (k + 1) * hd]
+                mods.append((None if scale is None else flat(scale), flat(shift)))
             out["mods"] = mods
         dev = coef.device
         grid = make_coord(h, w, dev).permute(2, 0, 1)  # (2, h, w)
@@ -336,24 +347,23 @@ class LMLTE(nn.Module):
         return (signs / size_tensor(h, w, torch.float64, device) + 1e-6).float()
 
     def cell_phase(self, rel_cell: torch.Tensor) -> torch.Tensor:
-        """Phase of the render input for cells ``rel_cell`` (..., 2) in LR pixels."""
-        return (self.imphase if self.mod_input else self.phase)(rel_cell)
+        """Phase of the render input for cells ``rel_cell`` (..., 2) in LR pixels, times pi
+        (the angle's term, as the tables' frequencies are)."""
+        return (self.imphase if self.mod_input else self.phase)(rel_cell) * math.pi
 
-    def render_input(self, l0: torch.Tensor, rel_y: torch.Tensor, rel_x: torch.Tensor,
+    def render_input(self, coef: torch.Tensor, freq_y: torch.Tensor, freq_x: torch.Tensor,
+                     rel_y: torch.Tensor, rel_x: torch.Tensor,
                      phase: torch.Tensor | None) -> torch.Tensor:
-        """Render-MLP input ``coef * [cos(pi g) | sin(pi g)]`` from gathered (or viewed)
-        ``layer0`` rows (..., channels) and the query offsets ``rel_y``, ``rel_x`` in LR pixels
+        """Render-MLP input ``coef * [cos(pi g) | sin(pi g)]`` from gathered (or viewed) table
+        rows (..., channels) and the query offsets ``rel_y``, ``rel_x`` in LR pixels
         (broadcastable, last axis 1): ``g_k = freq_2k * rel_y + freq_2k+1 * rel_x + phase_k``,
-        the pair sums of the reference."""
-        nc = l0.shape[-1] // 2  # [coef | freq], as many frequencies as coefficients
-        half = nc // 2
-        g = torch.addcmul(l0[..., nc:nc + half] * rel_y, l0[..., nc + half:], rel_x)
-        if phase is not None:
-            g = g + phase  # not in place: an in-place add is lost in the ONNX export
-        angle = g.mul_(math.pi)
+        the pair sums of the reference (``freq_*`` and ``phase`` come times pi)."""
+        angle = freq_y * rel_y if phase is None else torch.addcmul(phase, freq_y, rel_y)
+        # Not in place: an in-place add is lost in the ONNX export.
+        angle = torch.addcmul(angle, freq_x, rel_x)
         # cos and sin into contiguous outputs: their vectorised kernels do not run on the
         # strided halves of one buffer (2.7 times slower at x4).
-        return torch.cat((torch.cos(angle), torch.sin(angle)), -1).mul_(l0[..., :nc])
+        return torch.cat((torch.cos(angle), torch.sin(angle)), -1).mul_(coef)
 
     def _render_chunk(self, t: dict[str, Any], coord: torch.Tensor,
                       cell: torch.Tensor | None) -> torch.Tensor:
@@ -379,13 +389,13 @@ class LMLTE(nn.Module):
         idx = look[:, 2].long() + torch.arange(bs, device=coord.device).view(bs, 1) * t["cells"]
         idx = idx.view(-1)  # (B * n * Q,), member-major inside each batch item
 
-        l0 = t["layer0"].index_select(0, idx).view(bs, n_ens, q, -1)
+        l0 = [t[name].index_select(0, idx).view(bs, n_ens, q, -1) for name in RENDER_TABLES]
         phase = None
         if self.cell_decode:
             if cell is None:
                 raise ValueError("cell_decode models need the query cell")
             phase = self.cell_phase(cell.float() * hw_t).unsqueeze(1)  # (B, 1, Q, nc/2)
-        x = self.render_input(l0, rel[..., :1], rel[..., 1:], phase)
+        x = self.render_input(*l0, rel[..., :1], rel[..., 1:], phase)
         pred = self.imnet(x.view(bs * n_ens * q, -1), t["mods"], idx).view(bs, n_ens, q, -1)
 
         if self.local_ensemble:
