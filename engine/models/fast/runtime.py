@@ -77,16 +77,11 @@ def _blocks(axis: AxisTaps) -> list[Block]:
     return blocks
 
 
-def summed_resampling(planes: np.ndarray, rows: AxisTaps, cols: AxisTaps) -> np.ndarray:
-    """sum over s of ``planes[:, s]`` (N, S, h, w) resampled with the s-th rows x cols
-    weights -> (N, H, W) float32."""
-    return resample_blocks(planes, _blocks(rows), _blocks(cols))
-
-
 def resample_blocks(planes: np.ndarray, rows: list[Block], cols: list[Block]) -> np.ndarray:
-    """:func:`summed_resampling` from the axes' blocks: columns first on the LR rows, then
-    rows, with the planes stacked into the inner dimension of the second product (the sum
-    happens inside it)."""
+    """sum over s of ``planes[:, s]`` (N, S, h, w) resampled with the s-th rows x cols weights
+    (the axes' blocks) -> (N, H, W) float32: columns first on the LR rows, then rows, with the
+    planes stacked into the inner dimension of the second product (the sum happens inside
+    it), as :func:`engine.models.fast.resample.summed_resampling` does in torch."""
     n, s, h, _ = planes.shape
     height, width = rows[-1][1], cols[-1][1]
     t = np.empty((n, h, s, width), dtype=np.float32)
@@ -318,4 +313,4 @@ if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
 
 
-__all__ = ["FastRuntime", "export_graph", "load_runtime", "resample_blocks", "summed_resampling"]
+__all__ = ["FastRuntime", "export_graph", "load_runtime", "resample_blocks"]
