@@ -23,7 +23,6 @@ from types import FrameType, ModuleType
 from typing import Sequence
 
 from engine.errors import Cancelled, EngineError
-from engine.heap import keep_freed_memory
 from engine.progress import Done, Error, Event, Log, Metric, Progress, json_writer, to_json
 
 #: Subcommands in --help order; each is a module in engine/commands/.
@@ -85,7 +84,6 @@ def _on_signal(signum: int, _frame: FrameType | None) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    keep_freed_memory()
     parser = build_parser(only=argv[0] if argv else None)
     args = parser.parse_args(argv)
     mode = args.progress

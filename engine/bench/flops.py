@@ -7,8 +7,7 @@
   1024² inputs, x2 / x3 / x4), the whole image in one call. FLOPs are counted with
   ``torch.utils.flop_counter`` on the 256² input (matrix products and convolutions, the work
   that counts); they grow exactly with the pixel counts, so the 1024² figure is 16 times that.
-  Utilisation = counted FLOPs / seconds / limit. Measured in the engine CLI's own process
-  (``python -m engine bench``), with its heap settings (:mod:`engine.heap`), as ``upscale`` runs.
+  Utilisation = counted FLOPs / seconds / limit.
 * **CLI overhead**: ``python -m engine upscale`` with default options on a 2048² UInt16 GeoTIFF
   of the same imagery (start-up, reading, statistics, tiling, writing included; the throughput
   entry's raster) against the model-only time of that input at x2:

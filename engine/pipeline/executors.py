@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from engine.errors import EngineError, ParameterError, ResourceError
-from engine.heap import keep_freed_memory
 from engine.pipeline.block import BlockWorker, Job, check_cancel
 from engine.pipeline.plan import BlockSpec
 
@@ -52,7 +51,6 @@ _worker: BlockWorker | None = None
 def _init_local(job: Job, threads: int) -> None:
     global _worker
     _die_with_parent()
-    keep_freed_memory()
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(threads)
     _worker = BlockWorker(job, threads=threads)
@@ -126,7 +124,6 @@ class BlockActor:
     def __init__(self, job: Job, threads: int) -> None:
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "GDAL_NUM_THREADS"):
             os.environ[var] = str(threads)
-        keep_freed_memory()
         self.worker = BlockWorker(job, threads=threads)
 
     def process(self, block: BlockSpec) -> str:
