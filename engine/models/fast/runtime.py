@@ -152,7 +152,8 @@ class FastRuntime:
         # also leave the second core to the graph and to the writer's compression (the 2048²
         # x2 CLI job: 2.5 s with two BLAS threads, 2.2 s with one).
         self._blas = ThreadpoolController()
-        self.set_threads(self.threads)
+        if self.session is None:
+            self.set_threads(self.threads)
 
     @property
     def halo(self) -> int:
@@ -161,17 +162,9 @@ class FastRuntime:
 
     def set_threads(self, threads: int | None) -> None:
         """Run the graph on ``threads`` threads (None: all cores)."""
-        ort = _onnxruntime()
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = int(threads)
-        # No spinning between calls: the reader and the writer threads need the cores then.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        opts.log_severity_level = 3
         self.threads = threads
         try:
-            self.session = ort.InferenceSession(str(self.path), opts,
-                                                providers=["CPUExecutionProvider"])
+            self.session = _session(self.path, threads)
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own error types
             first = (str(exc).strip().splitlines() or [""])[0][:160]
             raise ModelError(f"cannot load the fast runtime graph '{self.path}' ({first}): "
@@ -236,17 +229,28 @@ def load_runtime(path: Path, *, name: str, options: dict[str, Any] | None = None
     if not path.is_file():
         raise ModelError(f"the CPU runtime of model '{name}' is missing ({path}): reinstall the "
                          "plugin or re-clone the repository")
-    ort = _onnxruntime()
     try:
-        meta = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]
-                                    ).get_modelmeta().custom_metadata_map
-        args = json.loads(meta[META_KEY])
+        # One session, kept: it also carries the network's args in its metadata.
+        session = _session(path, threads)
+        args = json.loads(session.get_modelmeta().custom_metadata_map[META_KEY])
     except Exception as exc:  # noqa: BLE001 - onnxruntime / JSON / missing key
         raise ModelError(f"'{path}' is not a fast runtime graph: re-export it with python -m "
                          "engine.models.fast.runtime CHECKPOINT OUT.onnx") from exc
     return FastRuntime(name=name, path=path, features=int(args["features"]),
                        layers=int(args["layers"]), scale_range=scale_range,
-                       options=dict(options or {}), threads=threads)
+                       options=dict(options or {}), threads=threads, session=session)
+
+
+def _session(path: Path, threads: int | None) -> Any:
+    """An onnxruntime CPU session of the graph on ``threads`` threads (None: all cores)."""
+    ort = _onnxruntime()
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = int(threads)
+    # No spinning between calls: the reader and the writer threads need the cores then.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
 # --- Export (torch) -----------------------------------------------------------------------------
