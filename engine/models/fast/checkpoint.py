@@ -19,6 +19,7 @@ import torch
 from engine.errors import ModelError, ParameterError
 from engine.models.fast.network import FastSRNet
 from engine.models.fast.resample import centres
+from engine.models.fast.taps import halo
 from engine.models.sr_model import SRModel
 
 NAME = "fast-resampler"
@@ -88,8 +89,8 @@ def load(checkpoint: dict[str, Any], *, name: str, device: torch.device,
                          f"({first}): re-export it with the training command") from exc
     net.to(device, memory_format=torch.channels_last).eval()  # see FastSRNet.forward
     return FastModel(name=name, family=FAMILY, module=net, in_channels=1, out_channels=1,
-                     scale_range=scale_range, halo=net.receptive_radius + 1, stochastic=False,
-                     options=dict(options or {}), supports_grid=True)
+                     scale_range=scale_range, halo=halo(net.args["layers"]),
+                     stochastic=False, options=dict(options or {}), supports_grid=True)
 
 
 __all__ = ["FAMILY", "FastModel", "NAME", "detect", "load", "make_checkpoint"]

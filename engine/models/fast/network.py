@@ -65,11 +65,6 @@ class FastSRNet(nn.Module):
         self.rows = _axis_mlp(features, hidden)
         self.cols = _axis_mlp(features, hidden)
 
-    @property
-    def receptive_radius(self) -> int:
-        """LR pixels of context one output pixel depends on (CNN + cubic taps)."""
-        return int(self.args["layers"]) + 2
-
     def forward(self, lr: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor,
                 pixel: tuple[float, float]) -> torch.Tensor:
         """``lr`` (B, C, h, w) in [0, 1] rendered at pixel centres ``rows`` (H,) x ``cols`` (W,)

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import ModelError, ParameterError
-from engine.models.fast.taps import BAND, phase, taps
+from engine.models.fast.taps import BAND, halo, phase, taps
 
 #: Key of the JSON metadata (the network's args) in the graph's ``metadata_props``.
 META_KEY = "arbsr-fast"
@@ -157,8 +157,8 @@ class FastRuntime:
 
     @property
     def halo(self) -> int:
-        """LR context of a tile: the CNN's radius plus the cubic reach, plus one."""
-        return self.layers + 2 + 1
+        """LR context of a tile (:func:`engine.models.fast.taps.halo`)."""
+        return halo(self.layers)
 
     def set_threads(self, threads: int | None) -> None:
         """Run the graph on ``threads`` threads (None: all cores)."""
@@ -195,7 +195,8 @@ class FastRuntime:
         """The banded blocks of one axis, from the cache when the tile's positions were seen
         along that axis (the gains are a function of the axis, the positions and the cell, so
         they match too)."""
-        key = axis.encode() + np.float64(cell).tobytes() + np.int64(size).tobytes() + positions.tobytes()
+        key = (axis.encode() + np.float64(cell).tobytes() + np.int64(size).tobytes()
+               + positions.tobytes())
         blocks = self._axes.get(key)
         if blocks is None:
             blocks = _blocks(self._axis(positions, size, gains))

@@ -15,6 +15,9 @@ import numpy as np
 #: Keys' cubic convolution parameter; -0.5 is GDAL's and Keys' (PyTorch's bicubic uses -0.75).
 CUBIC_A = -0.5
 
+#: LR pixels the cubic taps reach beyond the pixel an output centre falls in.
+CUBIC_REACH = 2
+
 #: LR pixels one block of outputs spans in the banded products: small enough that a block's
 #: zeros cost little, large enough for efficient products.
 BAND = 24
@@ -50,10 +53,16 @@ def taps(positions: np.ndarray, size: int, kernel: str) -> tuple[np.ndarray, np.
     return index, weights
 
 
+def halo(layers: int) -> int:
+    """LR pixels of context per tile side for a seamless tiled result: the CNN's radius (one
+    per 3x3 convolution), the cubic reach, and one of margin."""
+    return int(layers) + CUBIC_REACH + 1
+
+
 def phase(positions: np.ndarray) -> np.ndarray:
     """Fractional part of ``positions - 0.5``: where a centre falls between two LR centres."""
     u = np.asarray(positions, dtype=np.float64) - 0.5
     return u - np.floor(u)
 
 
-__all__ = ["BAND", "CUBIC_A", "phase", "taps"]
+__all__ = ["BAND", "CUBIC_A", "CUBIC_REACH", "halo", "phase", "taps"]
