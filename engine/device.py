@@ -49,14 +49,3 @@ def nvidia_driver_visible() -> bool:
         return ctypes.util.find_library("nvcuda") is not None
     return False
 
-
-def set_threads(model: object, threads: int) -> None:
-    """Run ``model`` on ``threads`` CPU threads: torch's setting, or the torch-free runtime's
-    own (``array_api == "numpy"``), so that such a run never imports torch."""
-    setter = getattr(model, "set_threads", None)
-    if getattr(model, "array_api", "torch") == "numpy" and setter is not None:
-        setter(threads)
-        return
-    import torch
-
-    torch.set_num_threads(threads)

@@ -16,7 +16,7 @@ range instead).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:  # torch is imported by the families: the fast model's CPU runtime avoids it
     import torch
@@ -54,6 +54,9 @@ class SRModel:
     stochastic: bool = False
     options: dict[str, Any] = field(default_factory=dict)
     supports_grid: bool | None = None
+    #: What :meth:`upscale_grid` takes and returns: torch tensors here; ``"numpy"`` for a
+    #: torch-free runtime (``engine.models.fast.runtime``), which the pipeline hands arrays.
+    array_api: ClassVar[str] = "torch"
 
     def __post_init__(self) -> None:
         if self.supports_grid is None:
@@ -67,6 +70,12 @@ class SRModel:
         for p in self.module.parameters():
             return p.device
         return torch.device("cpu")
+
+    def set_threads(self, threads: int) -> None:
+        """Run on ``threads`` CPU threads (torch's intra-op setting, process-wide)."""
+        import torch
+
+        torch.set_num_threads(threads)
 
     def upscale(self, lr: torch.Tensor, size: tuple[int, int], *, clamp: bool = True,
                 **kwargs: Any) -> torch.Tensor:

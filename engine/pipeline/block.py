@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from engine.device import set_threads
 from engine.errors import Cancelled
 from engine.io import gdal_raster as gr
 from engine.io.windows import nearest_input
@@ -78,7 +77,7 @@ class BlockWorker:
                 raise ValueError("the job names no model to load")
             model = job.model.load()
         if threads:
-            set_threads(model, threads)
+            model.set_threads(threads)
         self.job = job
         self.model = model
         self.ds = gr.open_raster(job.input)

@@ -179,7 +179,7 @@ class TileRenderer:
     def _run(self, subs: list[np.ndarray], cy: np.ndarray, cx: np.ndarray,
              crop: tuple[int, int, int, int], sample: int = 0) -> list[np.ndarray]:
         """Model call on same-shaped crops ``subs`` (each (C, ch, cw)) sharing local centres."""
-        if getattr(self.model, "array_api", "torch") == "numpy":
+        if self.model.array_api == "numpy":
             return self._run_numpy(subs, cy, cx)
         import torch
 

@@ -28,7 +28,6 @@ from typing import Any, Sequence
 import numpy as np
 from osgeo import gdal
 
-from engine.device import set_threads
 from engine.errors import EngineError, OutputError, ParameterError
 from engine.io import gdal_raster as gr
 from engine.io.windows import output_size, pixel_size
@@ -138,7 +137,7 @@ def upscale_raster(input_path: str | os.PathLike[str], output_path: str | os.Pat
     gdal.SetCacheMax(min(old_cache, GDAL_CACHE_BYTES))
     try:
         if threads and not parallel:
-            set_threads(model, threads)
+            model.set_threads(threads)
         if not (parallel or resume or vrt or plan.blended):
             done = _direct(job, model, info, out, overwrite, cog, progress, cancel)
         else:

@@ -25,7 +25,7 @@ import sys
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -138,7 +138,7 @@ class FastRuntime:
     out_channels: int = 1
     stochastic: bool = False
     supports_grid: bool = True
-    array_api: str = "numpy"
+    array_api: ClassVar[str] = "numpy"
     device: CpuDevice = field(default_factory=CpuDevice)
     session: Any = None
     #: Banded blocks of recent axes: the tiles of a raster share their positions (and so their
