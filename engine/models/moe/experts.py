@@ -4,8 +4,11 @@ Dispatch (per block): the feature map (B, C, H, W) is cut into non-overlapping `
 ``patch`` regions. Each region is taken *with a halo* of ``halo`` pixels on every side (zero
 padding at the image border, as an ordinary convolution would see), so a patch is a small image
 of side ``patch + 2 * halo``. The patches routed to expert ``e`` (in either of their top-k slots)
-are gathered into one batch, expert ``e`` runs once on that batch, the central ``patch`` x
-``patch`` outputs are weighted by the renormalised gates and scattered back (``index_add_``).
+are gathered in batches of at most :data:`DISPATCH_CHUNK`, expert ``e`` runs on each, and the
+central ``patch`` x ``patch`` outputs are weighted by the renormalised gates and added back in
+place. Bounded batches keep the tensors of a call the same few sizes from tile to tile: one
+batch of all of an expert's patches (a size that changes with every routing) left the heap
+growing from tile to tile, up to twice a tile's working memory.
 Experts that no patch selected are never called, so the cost grows with ``k``, not with the
 number of experts.
 
@@ -27,6 +30,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.models.moe.router import Routing
+
+
+#: Patches one expert call takes at most.
+DISPATCH_CHUNK = 128
 
 
 def _groups(channels: int, wanted: int = 8) -> int:
@@ -96,16 +103,19 @@ class SparseMoE(nn.Module):
         p, r = self.patch, self.halo
         hp, wp = height // p, width // p
         s = p + 2 * r
-        # (B, C*s*s, L) -> (B*L, C, s, s): patch n = b * L + row * wp + col, the router's order.
-        cols = F.unfold(F.pad(h, (r, r, r, r)), kernel_size=s, stride=p)
-        patches = cols.view(b, c, s, s, hp * wp).permute(0, 4, 1, 2, 3).reshape(-1, c, s, s)
-        n = patches.shape[0]
-        owner = torch.arange(b, device=h.device).repeat_interleave(hp * wp)
-        out = h.new_zeros(n, c, p, p)
+        # Patch n = b * L + row * wp + col (the router's order), read from (b, row, col) views of
+        # the padded map and written into (b, row, col) views of the output: only the patches
+        # of one expert call are ever copied, in bounded chunks (varying-size copies of every
+        # patch made the allocator's heap grow from tile to tile).
+        windows = F.pad(h, (r, r, r, r)).unfold(2, s, p).unfold(3, s, p).permute(0, 2, 3, 1, 4, 5)
+        out = h.new_zeros(b, c, height, width)
+        cells = out.view(b, c, hp, p, wp, p).permute(0, 2, 4, 1, 3, 5)  # (b, hp, wp, c, p, p)
         for e, expert in enumerate(self.experts):
             rows, slot = (routing.experts == e).nonzero(as_tuple=True)
-            if rows.numel() == 0:
-                continue  # not selected anywhere: never computed
-            y = expert(patches[rows], temb[owner[rows]])[:, :, r:r + p, r:r + p]
-            out.index_add_(0, rows, y * routing.gates[rows, slot][:, None, None, None])
-        return out.view(b, hp, wp, c, p, p).permute(0, 3, 1, 4, 2, 5).reshape(b, c, height, width)
+            for i in range(0, rows.numel(), DISPATCH_CHUNK):  # none: the expert never runs
+                sel, sl = rows[i:i + DISPATCH_CHUNK], slot[i:i + DISPATCH_CHUNK]
+                where = (sel // (hp * wp), sel % (hp * wp) // wp, sel % wp)
+                y = expert(windows[where], temb[where[0]])[:, :, r:r + p, r:r + p]
+                cells.index_put_(where, y * routing.gates[sel, sl][:, None, None, None],
+                                 accumulate=True)
+        return out

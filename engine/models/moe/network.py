@@ -30,6 +30,8 @@ vanishing sqrt(alpha_bar). The scheduler's ``prediction_type`` must match the on
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -50,7 +52,9 @@ class MoEBlock(nn.Module):
         temb_dim: timestep embedding width.
         num_experts, top_k, patch, halo: routing settings (see router / experts).
 
-    ``forward(h, f, temb)``: h (B, in, H, W), f (B, lr, H, W), temb (B, T) -> (B, out, H, W).
+    ``forward(h, f, temb)``: h (B, in, H, W) or a sequence of tensors whose channels add up to
+    ``in`` (the decoder's features and skip, taken as if concatenated), f (B, lr, H, W), temb
+    (B, T) -> (B, out, H, W).
     """
 
     def __init__(self, *, in_channels: int, out_channels: int, lr_channels: int, temb_dim: int,
@@ -64,8 +68,22 @@ class MoEBlock(nn.Module):
                              patch=patch, halo=halo)
         self.last_routing: Routing | None = None
 
-    def forward(self, h: torch.Tensor, f: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
-        h = self.proj(torch.cat([h, f], dim=1))
+    def _project(self, parts: list[torch.Tensor], f: torch.Tensor) -> torch.Tensor:
+        """``proj`` of the channel concatenation of ``parts`` and ``f``, as a sum of 1x1
+        convolutions by the weight's channel slices: the concatenation, the largest tensors of
+        a tile at the finest level, is never made."""
+        weight, out, c0 = self.proj.weight, None, 0
+        for part in [*parts, f]:
+            c1 = c0 + part.shape[1]
+            y = F.conv2d(part, weight[:, c0:c1], self.proj.bias if out is None else None)
+            out = y if out is None else out.add_(y)
+            c0 = c1
+        assert out is not None
+        return out
+
+    def forward(self, h: torch.Tensor | Sequence[torch.Tensor], f: torch.Tensor,
+                temb: torch.Tensor) -> torch.Tensor:
+        h = self._project([h] if isinstance(h, torch.Tensor) else list(h), f)
         routing = self.router(h, f, temb)
         self.last_routing = routing
         return self.moe(h, temb, routing)
@@ -175,7 +193,7 @@ class MoEDiffSRNet(nn.Module):
         h = self.mid(h, feats[-1], temb)
         for j, block in enumerate(self.up_blocks):
             i = self.levels - 1 - j
-            h = block(torch.cat([h, skips[i]], 1), feats[i], temb)
+            h = block((h, skips[i]), feats[i], temb)
             if i > 0:
                 h = self.ups[j](F.interpolate(h, scale_factor=2.0, mode="nearest"))
         h = self.out(F.silu(self.out_norm(h)))

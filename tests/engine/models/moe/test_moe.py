@@ -14,7 +14,8 @@ import torch.nn.functional as F
 
 from engine.errors import ModelError, ParameterError
 from engine.models.moe import checkpoint
-from engine.models.moe.network import MoEDiffSRNet
+from engine.models.moe.network import MoEBlock, MoEDiffSRNet
+from engine.models.moe import experts
 from engine.models.moe.experts import ConvExpert, SparseMoE
 from engine.models.moe.router import PatchRouter, Routing, balance_loss, z_loss
 from engine.schedulers.ddim import DDIMScheduler
@@ -132,8 +133,12 @@ def test_unselected_experts_are_never_called() -> None:
     assert calls[1] == [n // 2] and calls[2] == [n // 2] and calls[4] == [n]
 
 
-def test_sparse_dispatch_equals_dense_reference() -> None:
-    """Gather/scatter gives what running every expert on every halo'd patch and mixing gives."""
+@pytest.mark.parametrize("chunk", [128, 2])
+def test_sparse_dispatch_equals_dense_reference(chunk: int, monkeypatch: pytest.MonkeyPatch
+                                                ) -> None:
+    """Gather/scatter gives what running every expert on every halo'd patch and mixing gives,
+    also when an expert's patches are dispatched in several chunks."""
+    monkeypatch.setattr(experts, "DISPATCH_CHUNK", chunk)
     torch.manual_seed(1)
     c, p, r, e = 4, 4, 2, 3
     moe = SparseMoE(channels=c, temb_dim=8, num_experts=e, patch=p, halo=r)
@@ -161,6 +166,22 @@ def test_sparse_dispatch_equals_dense_reference() -> None:
                 ref[b:b + 1, :, i * p:(i + 1) * p, j * p:(j + 1) * p] = acc
                 k += 1
     torch.testing.assert_close(y, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_block_takes_its_input_in_parts_as_if_concatenated() -> None:
+    """The decoder hands a block its features and skip apart; the projection equals the one of
+    their concatenation (which is never made), forward and backward."""
+    torch.manual_seed(3)
+    block = MoEBlock(in_channels=12, out_channels=8, lr_channels=4, temb_dim=16,
+                     num_experts=3, top_k=2, patch=4, halo=2)
+    a = torch.randn(2, 8, 8, 12, requires_grad=True)
+    b, f, temb = torch.randn(2, 4, 8, 12), torch.randn(2, 4, 8, 12), torch.randn(2, 16)
+    whole = block(torch.cat([a, b], 1), f, temb)
+    (ga,) = torch.autograd.grad(whole.square().sum(), a)
+    parts = block((a, b), f, temb)
+    (gp,) = torch.autograd.grad(parts.square().sum(), a)
+    torch.testing.assert_close(parts, whole, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(gp, ga, atol=1e-5, rtol=1e-5)
 
 
 def test_router_top_k_selection() -> None:
