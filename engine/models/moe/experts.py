@@ -5,11 +5,10 @@ Dispatch (per block): the feature map (B, C, H, W) is cut into non-overlapping `
 padding at the image border, as an ordinary convolution would see), so a patch is a small image
 of side ``patch + 2 * halo``. The patches routed to expert ``e`` (in either of their top-k slots)
 are gathered in batches of at most :data:`DISPATCH_CHUNK`, expert ``e`` runs on each, and the
-central ``patch`` x ``patch`` outputs are weighted by the renormalised gates and added back in
-place. Bounded batches keep the tensors of a call the same few sizes from tile to tile: one
-batch of all of an expert's patches (a size that changes with every routing) left the heap
-growing from tile to tile, up to twice a tile's working memory.
-Experts that no patch selected are never called, so the cost grows with ``k``, not with the
+central ``patch`` x ``patch`` outputs are weighted by the renormalised gates and added back
+(``index_add_``). Bounded batches keep the tensors of a call the same few sizes from tile to
+tile: one batch of all of an expert's patches (a size that changes with every routing) left the
+heap growing from tile to tile, up to twice a tile's working memory. Experts that no patch selected are never called, so the cost grows with ``k``, not with the
 number of experts.
 
 Halo and padding choices: an expert has two 3x3 convolutions, so its central pixels depend on 2
@@ -104,18 +103,17 @@ class SparseMoE(nn.Module):
         hp, wp = height // p, width // p
         s = p + 2 * r
         # Patch n = b * L + row * wp + col (the router's order), read from (b, row, col) views of
-        # the padded map and written into (b, row, col) views of the output: only the patches
-        # of one expert call are ever copied, in bounded chunks (varying-size copies of every
-        # patch made the allocator's heap grow from tile to tile).
+        # the padded map: only the patches of one expert call are ever copied, in bounded
+        # chunks (varying-size copies of every patch made the allocator's heap grow from tile
+        # to tile). Outputs are added into patch-major rows (index_add_ is ten times faster
+        # than an accumulating index_put_ into views of the map) and laid out once at the end.
         windows = F.pad(h, (r, r, r, r)).unfold(2, s, p).unfold(3, s, p).permute(0, 2, 3, 1, 4, 5)
-        out = h.new_zeros(b, c, height, width)
-        cells = out.view(b, c, hp, p, wp, p).permute(0, 2, 4, 1, 3, 5)  # (b, hp, wp, c, p, p)
+        out = h.new_zeros(b * hp * wp, c, p, p)
         for e, expert in enumerate(self.experts):
             rows, slot = (routing.experts == e).nonzero(as_tuple=True)
             for i in range(0, rows.numel(), DISPATCH_CHUNK):  # none: the expert never runs
                 sel, sl = rows[i:i + DISPATCH_CHUNK], slot[i:i + DISPATCH_CHUNK]
                 where = (sel // (hp * wp), sel % (hp * wp) // wp, sel % wp)
                 y = expert(windows[where], temb[where[0]])[:, :, r:r + p, r:r + p]
-                cells.index_put_(where, y * routing.gates[sel, sl][:, None, None, None],
-                                 accumulate=True)
-        return out
+                out.index_add_(0, sel, y * routing.gates[sel, sl][:, None, None, None])
+        return out.view(b, hp, wp, c, p, p).permute(0, 3, 1, 4, 2, 5).reshape(b, c, height, width)
