@@ -4,12 +4,12 @@ Dispatch (per block): the feature map (B, C, H, W) is cut into non-overlapping `
 ``patch`` regions. Each region is taken *with a halo* of ``halo`` pixels on every side (zero
 padding at the image border, as an ordinary convolution would see), so a patch is a small image
 of side ``patch + 2 * halo``. The patches routed to expert ``e`` (in either of their top-k slots)
-are gathered in batches of at most :data:`DISPATCH_CHUNK`, expert ``e`` runs on each, and the
-central ``patch`` x ``patch`` outputs are weighted by the renormalised gates and added back
-(``index_add_``). Bounded batches keep the tensors of a call the same few sizes from tile to
-tile: one batch of all of an expert's patches (a size that changes with every routing) left the
-heap growing from tile to tile, up to twice a tile's working memory. Experts that no patch selected are never called, so the cost grows with ``k``, not with the
-number of experts.
+are gathered in batches (on the CPU of at most :data:`DISPATCH_CHUNK`), expert ``e`` runs on
+each, and the central ``patch`` x ``patch`` outputs are weighted by the renormalised gates and
+added back (``index_add_``). Bounded batches keep the tensors of a call the same few sizes from
+tile to tile: one batch of all of an expert's patches (a size that changes with every routing)
+left the heap growing from tile to tile, up to twice a tile's working memory. Experts that no
+patch selected are never called, so the cost grows with ``k``, not with the number of experts.
 
 Halo and padding choices: an expert has two 3x3 convolutions, so its central pixels depend on 2
 pixels of context each side; ``halo = 2`` makes the central outputs' convolutions see the true
@@ -31,7 +31,7 @@ from torch import nn
 from engine.models.moe.router import Routing
 
 
-#: Patches one expert call takes at most.
+#: Patches one expert call takes at most on the CPU.
 DISPATCH_CHUNK = 128
 
 
@@ -109,10 +109,13 @@ class SparseMoE(nn.Module):
         # than an accumulating index_put_ into views of the map) and laid out once at the end.
         windows = F.pad(h, (r, r, r, r)).unfold(2, s, p).unfold(3, s, p).permute(0, 2, 3, 1, 4, 5)
         out = h.new_zeros(b * hp * wp, c, p, p)
+        # Bounded batches on the CPU (glibc's heap); a GPU's caching allocator copes with varying
+        # sizes, and fewer, larger launches suit it.
+        limit = DISPATCH_CHUNK if h.device.type == "cpu" else max(1, b * hp * wp)
         for e, expert in enumerate(self.experts):
             rows, slot = (routing.experts == e).nonzero(as_tuple=True)
-            for i in range(0, rows.numel(), DISPATCH_CHUNK):  # none: the expert never runs
-                sel, sl = rows[i:i + DISPATCH_CHUNK], slot[i:i + DISPATCH_CHUNK]
+            for i in range(0, rows.numel(), limit):  # none: the expert never runs
+                sel, sl = rows[i:i + limit], slot[i:i + limit]
                 where = (sel // (hp * wp), sel % (hp * wp) // wp, sel % wp)
                 y = expert(windows[where], temb[where[0]])[:, :, r:r + p, r:r + p]
                 out.index_add_(0, sel, y * routing.gates[sel, sl][:, None, None, None])
