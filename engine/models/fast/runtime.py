@@ -44,15 +44,17 @@ AxisTaps = list[tuple[np.ndarray, np.ndarray]]
 
 
 #: A block of outputs o0..o1 that reads LR pixels lo..hi of the S stacked planes, with its
-#: matrix (S, o1 - o0, hi - lo).
+#: matrix laid out as its product takes it: (o1 - o0, (hi - lo) * S) for rows, (S, hi - lo,
+#: o1 - o0) for columns.
 Block = tuple[int, int, int, int, np.ndarray]
 #: Axes whose blocks the runtime keeps (rows and columns of the last few tile shapes).
 AXIS_CACHE = 8
 
 
-def _blocks(axis: AxisTaps) -> list[Block]:
-    """(o0, o1, lo, hi, matrix (S, o1 - o0, hi - lo) float32) per block of outputs; the same
-    blocking as the torch resampling (by first tap, ``BAND`` LR pixels per block)."""
+def _blocks(axis: AxisTaps, rows: bool) -> list[Block]:
+    """(o0, o1, lo, hi, float32 matrix) per block of outputs of the ``rows`` or column axis (see
+    :data:`Block`); the same blocking as the torch resampling (by first tap, ``BAND`` LR pixels
+    per block). Laid out here, once per cached axis, not at every tile."""
     n = axis[0][0].shape[0]
     first = axis[0][0][:, 0]
     blocks = []
@@ -66,13 +68,15 @@ def _blocks(axis: AxisTaps) -> list[Block]:
         for idx, w in axis:
             planes, taps_n = w.shape[0], idx.shape[1]
             m = np.zeros((planes, o1 - o0, hi - lo), dtype=np.float32)
-            rows = np.repeat(np.arange(o1 - o0), taps_n)
-            cols = (idx[o0:o1] - lo).reshape(-1)
+            at = (np.repeat(np.arange(o1 - o0), taps_n), (idx[o0:o1] - lo).reshape(-1))
             for p in range(planes):
                 # Adding: clamped edge taps that land on the same pixel sum (edge replication).
-                np.add.at(m[p], (rows, cols), w[p, o0:o1].reshape(-1))
+                np.add.at(m[p], at, w[p, o0:o1].reshape(-1))
             mats.append(m)
-        blocks.append((o0, o1, lo, hi, np.concatenate(mats)))
+        m = np.concatenate(mats)  # (S, o1 - o0, hi - lo)
+        m = (m.transpose(1, 2, 0).reshape(o1 - o0, -1) if rows
+             else np.ascontiguousarray(m.transpose(0, 2, 1)))
+        blocks.append((o0, o1, lo, hi, m))
         o0 = o1
     return blocks
 
@@ -87,11 +91,10 @@ def resample_blocks(planes: np.ndarray, rows: list[Block], cols: list[Block]) ->
     t = np.empty((n, h, s, width), dtype=np.float32)
     for j0, j1, lo, hi, m in cols:
         # (N, S, h, band) @ (S, band, j) -> (N, S, h, j) -> (N, h, S, j)
-        t[..., j0:j1] = np.matmul(planes[..., lo:hi], m.transpose(0, 2, 1)).transpose(0, 2, 1, 3)
+        t[..., j0:j1] = np.matmul(planes[..., lo:hi], m).transpose(0, 2, 1, 3)
     out = np.empty((n, height, width), dtype=np.float32)
     for i0, i1, lo, hi, m in rows:
-        lhs = np.ascontiguousarray(m.transpose(1, 2, 0)).reshape(i1 - i0, (hi - lo) * s)
-        out[:, i0:i1] = np.matmul(lhs, t[:, lo:hi].reshape(n, (hi - lo) * s, width))
+        out[:, i0:i1] = np.matmul(m, t[:, lo:hi].reshape(n, (hi - lo) * s, width))
     return out
 
 
@@ -199,7 +202,7 @@ class FastRuntime:
                + positions.tobytes())
         blocks = self._axes.get(key)
         if blocks is None:
-            blocks = _blocks(self._axis(positions, size, gains))
+            blocks = _blocks(self._axis(positions, size, gains), rows=axis == "y")
             self._axes[key] = blocks
             if len(self._axes) > AXIS_CACHE:
                 self._axes.popitem(last=False)
