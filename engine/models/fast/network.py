@@ -65,6 +65,17 @@ class FastSRNet(nn.Module):
         self.rows = _axis_mlp(features, hidden)
         self.cols = _axis_mlp(features, hidden)
 
+    def lr_features(self, lr: torch.Tensor) -> torch.Tensor:
+        """The CNN's K features (N, K, h, w) of ``lr`` (N, C, h, w); also the CPU runtime's
+        graph (:func:`engine.models.fast.runtime.export_graph`)."""
+        # Edge replication once for the whole CNN (cheaper than padding every layer, and raster
+        # edges see continued content instead of zeros).
+        r = int(self.args["layers"])
+        # Channels-last: oneDNN's direct convolution for few channels is 2-3 times faster in
+        # NHWC than in NCHW (the weights are converted once, in ``load``).
+        padded = F.pad(lr, (r, r, r, r), mode="replicate")
+        return self.body(padded.contiguous(memory_format=torch.channels_last))
+
     def forward(self, lr: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor,
                 pixel: tuple[float, float]) -> torch.Tensor:
         """``lr`` (B, C, h, w) in [0, 1] rendered at pixel centres ``rows`` (H,) x ``cols`` (W,)
@@ -79,13 +90,7 @@ class FastSRNet(nn.Module):
                                                        dtype=torch.float64)], 1)
         gain_y = self.rows(py.to(dev, dtype)).t()  # (K, H)
         gain_x = self.cols(px.to(dev, dtype)).t()  # (K, W)
-        # Edge replication once for the whole CNN (cheaper than padding every layer, and raster
-        # edges see continued content instead of zeros).
-        r = int(self.args["layers"])
-        # Channels-last: oneDNN's direct convolution for few channels is 2-3 times faster in
-        # NHWC than in NCHW (the weights are converted once, in ``load``).
-        padded = F.pad(lr, (r, r, r, r), mode="replicate")
-        feats = self.body(padded.contiguous(memory_format=torch.channels_last))
+        feats = self.lr_features(lr)
         # Per band: its cubic base and its K features, summed in one resampling whose linear
         # taps carry the phase bases as gains.
         planes = torch.cat([lr.reshape(b * c, 1, h, w), feats.reshape(b * c, k, h, w)], 1)

@@ -266,7 +266,6 @@ def export_graph(net: Any, path: Path) -> None:
     features (N, K, h, w) and the gains (H, K), (W, K)."""
     import onnx
     import torch
-    import torch.nn.functional as F
     from torch import nn
 
     if int(net.args["in_channels"]) != 1:
@@ -275,14 +274,11 @@ def export_graph(net: Any, path: Path) -> None:
     class Graph(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.body, self.rows, self.cols = net.body, net.rows, net.cols
-            self.r = int(net.args["layers"])
+            self.net = net
 
         def forward(self, lr: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-            r = self.r
-            return self.body(F.pad(lr, (r, r, r, r), mode="replicate")), self.rows(rows), \
-                self.cols(cols)
+            return self.net.lr_features(lr), self.net.rows(rows), self.net.cols(cols)
 
     graph = Graph().to("cpu", memory_format=torch.contiguous_format).float().eval()
     dynamic = {"lr": {0: "n", 2: "h", 3: "w"}, "rows": {0: "H"}, "cols": {0: "W"},
