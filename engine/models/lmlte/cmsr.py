@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from engine.errors import ModelError
 from engine.models.lmlte.coords import cell_factor, cell_size, make_coord
-from engine.models.lmlte.network import LMLTE, RENDER_TABLES, default_chunk
+from engine.models.lmlte.network import LMLTE, RENDER_TABLES, default_chunk, map_modulations
 
 Tables = dict[float, dict[float, float]]
 
@@ -208,8 +208,7 @@ def _slice_lut(lut: dict[str, Any], b: int) -> dict[str, Any]:
     out = dict(lut)
     out.update({name: lut[name][sl] for name in RENDER_TABLES})
     out.update(inp=lut["inp"][b:b + 1], bs=1, lookup=lut["lookup"][b:b + 1],
-               mods=None if lut["mods"] is None else
-               [(None if s is None else s[sl], t[sl]) for s, t in lut["mods"]])
+               mods=map_modulations(lut["mods"], lambda t: t[sl]))
     return out
 
 

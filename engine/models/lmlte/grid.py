@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from engine.models.lmlte.coords import size_tensor
 from engine.models.lmlte.network import (ENSEMBLE_SIGNS, LMLTE, RENDER_TABLES,
-                                         opposite_area_weights)
+                                         map_modulations, opposite_area_weights)
 
 #: Most row (column) classes a grid may have: p of a scale p/q. x1 to x8 and the usual
 #: fractions (1.5 = 3/2, 2.5 = 5/2, 1.25 = 5/4, ...) have at most 8.
@@ -162,11 +162,11 @@ def render_grid(net: LMLTE, t: dict[str, Any], ys: torch.Tensor, xs: torch.Tenso
     if net.cell_decode:
         phase = net.cell_phase(torch.tensor(cell_yx, dtype=torch.float32, device=dev) * hw_t)
     # (B, h+2, w+2, C): a block reads them at [:, rows, cols], strided views.
-    def on_grid(table: torch.Tensor | None) -> torch.Tensor | None:
-        return None if table is None else table.view(bs, h + 2, w + 2, -1)
+    def on_grid(table: torch.Tensor) -> torch.Tensor:
+        return table.view(bs, h + 2, w + 2, -1)
 
     layer0 = [on_grid(t[name]) for name in RENDER_TABLES]
-    mods = None if t["mods"] is None else [(on_grid(s), on_grid(b)) for s, b in t["mods"]]
+    mods = map_modulations(t["mods"], on_grid)
     inp: torch.Tensor = t["inp"]
     hh, ww = ys.numel(), xs.numel()
     out = torch.empty(bs, net.out_dim, hh, ww, dtype=torch.float32, device=dev)
@@ -202,9 +202,7 @@ def render_grid(net: LMLTE, t: dict[str, Any], ys: torch.Tensor, xs: torch.Tenso
                     cols = _every(c_first + 1, px.step, nx)
                     out_cols = _every(x_first, px.period, nx)
                     x = net.render_input(*(l0[:, rows, cols] for l0 in layer0), ry, rx, phase)
-                    pred = net.imnet(x, None if mods is None else
-                                     [(None if s is None else s[:, rows, cols], b[:, rows, cols])
-                                      for s, b in mods])
+                    pred = net.imnet(x, map_modulations(mods, lambda m: m[:, rows, cols]))
                     if weight is not None:
                         pred = pred * weight[out_rows, out_cols].unsqueeze(-1)
                     acc[:, out_rows, out_cols].add_(pred)

@@ -29,7 +29,7 @@ the gathers altogether: :mod:`engine.models.lmlte.grid` reads the same tables as
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -53,6 +53,13 @@ ENSEMBLE_SIGNS = ((-1.0, -1.0), (-1.0, 1.0), (1.0, -1.0), (1.0, 1.0))
 RENDER_TABLES = ("coef", "freq_y", "freq_x")
 #: One hidden render layer's modulation tables: (scale or None, shift), bias folded in.
 Modulation = tuple["torch.Tensor | None", torch.Tensor]
+
+
+def map_modulations(mods: list[Modulation] | None, fn: Callable[[torch.Tensor], torch.Tensor]
+                    ) -> list[Modulation] | None:
+    """``fn`` (a row slice, a view, ...) applied to every table of ``mods``; absent scales and
+    absent modulations stay None."""
+    return None if mods is None else [(None if s is None else fn(s), fn(t)) for s, t in mods]
 
 
 def opposite_area_weights(area: torch.Tensor) -> list[torch.Tensor]:
