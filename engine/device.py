@@ -48,4 +48,3 @@ def nvidia_driver_visible() -> bool:
     if sys.platform == "win32":
         return ctypes.util.find_library("nvcuda") is not None
     return False
-
