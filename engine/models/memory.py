@@ -17,8 +17,10 @@ import torch
 from engine.errors import ResourceError
 
 #: Texts of allocation failures that torch raises as plain RuntimeError (CPU allocator, CUDA
-#: errors raised from C++ helpers without the typed exception).
-_MESSAGES = ("out of memory", "can't allocate memory")
+#: errors raised from C++ helpers without the typed exception, and oneDNN, whose CPU
+#: convolutions report a failed allocation of their working memory as a primitive they could
+#: not create: seen with a capped address space on a tile whose half tiles fit).
+_MESSAGES = ("out of memory", "can't allocate memory", "could not create a primitive")
 
 
 class ModelOutOfMemory(torch.OutOfMemoryError, ResourceError):

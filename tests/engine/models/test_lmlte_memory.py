@@ -52,11 +52,12 @@ def test_other_runtime_errors_are_not_taken_for_out_of_memory():
     assert not isinstance(info.value, torch.OutOfMemoryError)
 
 
-N = 320  # LR side: the whole tile's encoder needs about 190 MB at once, a half tile about 105 MB
-# Address space above the loaded model: the whole tile failed at every cap up to 185 MB and a
-# half tile rendered at every cap from 160 MB (8 runs each); at 150 MB the heap's layout made a
-# quarter of the runs split the tile twice.
-CAP_MB = 170
+N = 320  # LR side: the whole tile cannot allocate under the cap below, a half tile can
+# Address space above the loaded model: the whole tile failed at every cap up to 155 MB and
+# half tiles rendered at every cap from 100 MB (4 runs each). At 140 MB oneDNN's convolution of
+# a half tile fails to allocate its working memory ("could not create a primitive"), which the
+# renderer must take for out of memory too and halve again.
+CAP_MB = 140
 
 _CHILD = r"""
 import json, resource, sys
