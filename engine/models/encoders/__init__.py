@@ -2,7 +2,9 @@
 
 ``make_encoder({'name': 'edsr-baseline' | 'edsr' | 'rdn' | 'swinir', 'args': {...}})`` returns an
 ``nn.Module`` with ``out_dim`` (feature channels) and ``receptive_radius`` (LR pixels of context
-per side that change its output; used for the tiling halo). Module names follow the official code
+per side that change its output; used for the tiling halo); ``convolutional = True`` marks the
+encoders for which that radius is exact (only convolutions), so that a caller may encode row
+stripes with that much context instead of the whole image. Module names follow the official code
 so official state dicts load with ``strict=True``. Unknown args are ignored; ``n_colors`` (not an
 official argument: LMF hard-codes 3) selects band-wise single-channel models.
 """

@@ -55,6 +55,9 @@ class EDSR(nn.Module):
     pixels of context per side (:attr:`receptive_radius`).
     """
 
+    #: Only convolutions: an output pixel depends on the input within receptive_radius alone.
+    convolutional = True
+
     def __init__(self, n_resblocks: int = 16, n_feats: int = 64, res_scale: float = 1.0,
                  scale: int = 2, no_upsampling: bool = True, rgb_range: float = 1.0,
                  n_colors: int = 3, **_ignored: object) -> None:

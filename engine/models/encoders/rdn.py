@@ -39,6 +39,9 @@ class RDB(nn.Module):
 class RDN(nn.Module):
     """RDN trunk without upsampler (``no_upsampling=True``)."""
 
+    #: Only convolutions: an output pixel depends on the input within receptive_radius alone.
+    convolutional = True
+
     def __init__(self, G0: int = 64, RDNkSize: int = 3, RDNconfig: str = "B",
                  no_upsampling: bool = True, n_colors: int = 3, **_ignored: object) -> None:
         super().__init__()

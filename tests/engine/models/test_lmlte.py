@@ -101,6 +101,36 @@ def test_chunking_and_batch_do_not_change_the_result(model) -> None:
     assert torch.allclose(both[1:], alone, atol=1e-6, rtol=0)
 
 
+def test_striped_encoder_and_table_buffers_give_the_whole_image_result(
+        model, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Inference encodes row stripes with the receptive radius as context and writes the tables
+    # into padded buffers; training (grad enabled) runs the whole image through plain ops.
+    net = model.module
+    torch.manual_seed(0)
+    inp = torch.rand(2, 3, 150, 20) * 2 - 1
+    stripes: list[int] = []
+    real = net.encoder.forward
+    monkeypatch.setattr(net.encoder, "forward", lambda x: stripes.append(x.shape[-2]) or real(x))
+    monkeypatch.setattr(network, "ENCODE_STRIPE_PIXELS", 16 * 2 * 20)  # 16 rows per stripe
+    with torch.no_grad():
+        latent = net.encode(inp)
+        mod = net.modulations(latent, torch.full((2, 1, 2), 0.01))
+        tables = net.tables(latent, mod)
+    halo = net.encoder.receptive_radius + 1
+    assert len(stripes) == 10 and max(stripes) == 16 + 2 * halo < 150
+    with torch.enable_grad():
+        whole = net.encode(inp)
+        assert len(stripes) == 11 and stripes[-1] == 150
+        plain = net.tables(whole, net.modulations(whole, torch.full((2, 1, 2), 0.01)))
+    for name in ("coef", "freq"):
+        assert torch.allclose(latent[name], whole[name].detach(), atol=1e-6, rtol=0)
+    for name in network.RENDER_TABLES:
+        assert torch.allclose(tables[name], plain[name].detach(), atol=1e-6, rtol=0)
+    for (s1, t1), (s2, t2) in zip(tables["mods"], plain["mods"]):
+        assert torch.allclose(s1, s2.detach(), atol=1e-6, rtol=0)
+        assert torch.allclose(t1, t2.detach(), atol=1e-6, rtol=0)
+
+
 def test_query_chunks_bound_the_working_set(model, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[int] = []
     real = network.LMLTE._render_chunk
