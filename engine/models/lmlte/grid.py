@@ -25,6 +25,7 @@ irregular set of rows) returns None and the caller falls back to point queries.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -172,7 +173,8 @@ def render_grid(net: LMLTE, t: dict[str, Any], ys: torch.Tensor, xs: torch.Tenso
     out = torch.empty(bs, net.out_dim, hh, ww, dtype=torch.float32, device=dev)
     period = max(p.period for p in plans.values())
     rows_per = max(period, 2 * chunk * period * period // max(ww, 1))
-    for lo in range(0, hh, rows_per):
+
+    def render_rows(lo: int) -> None:
         hi = min(hh, lo + rows_per)
         grid = torch.stack(torch.meshgrid(ys[lo:hi], xs, indexing="ij"), -1)
         skip = F.grid_sample(inp, grid.flip(-1).unsqueeze(0).expand(bs, -1, -1, -1).to(inp.dtype),
@@ -207,6 +209,31 @@ def render_grid(net: LMLTE, t: dict[str, Any], ys: torch.Tensor, xs: torch.Tenso
                         pred = pred * weight[out_rows, out_cols].unsqueeze(-1)
                     acc[:, out_rows, out_cols].add_(pred)
         out[:, :, lo:hi] = acc.permute(0, 3, 1, 2) + skip.float()
+
+    starts = range(0, hh, rows_per)
+    threads = torch.get_num_threads()
+    if dev.type != "cpu" or threads < 2 or len(starts) < 2 or torch.is_grad_enabled():
+        for lo in starts:
+            render_rows(lo)
+        return out
+    # On the CPU the row blocks go to one Python thread per core, each running torch on one
+    # thread: a block's small operations then skip the intra-op threads' hand-over, and its
+    # 16-wide activations stay in that core's cache (256² x4: 0.65-0.68 s against 0.79-0.82 s).
+    # Blocks write disjoint output rows, so the result does not depend on the order.
+    # Grad and inference modes are per thread: the workers take the caller's (an inference
+    # tensor cannot be written outside inference mode).
+    inference = torch.is_inference_mode_enabled()
+
+    def in_caller_mode(lo: int) -> None:
+        with torch.inference_mode(inference), torch.no_grad():
+            render_rows(lo)
+
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(min(threads, len(starts))) as pool:
+            list(pool.map(in_caller_mode, starts))
+    finally:
+        torch.set_num_threads(threads)
     return out
 
 

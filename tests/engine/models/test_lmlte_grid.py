@@ -73,6 +73,27 @@ def test_tiles_and_batches_take_the_grid_path(model, monkeypatch: pytest.MonkeyP
     assert float((fast[1:] - alone).abs().max()) <= 1e-6
 
 
+def test_row_blocks_on_threads_give_the_serial_result(model) -> None:
+    # With more than one torch thread the CPU renders row blocks on a thread pool (one torch
+    # thread each); the caller's inference mode must reach the workers, and its thread count
+    # must come back.
+    torch.manual_seed(5)
+    lr = torch.rand(2, 3, 40, 36)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        serial = model.upscale(lr, (100, 90), clamp=False, chunk=64)  # many row blocks
+        torch.set_num_threads(2)
+        pooled = model.upscale(lr, (100, 90), clamp=False, chunk=64)
+        assert torch.get_num_threads() == 2
+        with torch.inference_mode():
+            inference = model.upscale(lr, (100, 90), clamp=False, chunk=64)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(pooled, serial) and torch.equal(inference, serial)
+
+
 def test_irregular_grids_fall_back_to_point_queries(model, monkeypatch: pytest.MonkeyPatch) -> None:
     lr = torch.rand(1, 3, 20, 24)
     # x3.35 (67/20) has 67 row classes: too many blocks for views; the point path renders it.
