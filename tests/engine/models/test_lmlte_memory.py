@@ -1,8 +1,8 @@
 """LMLTE out of memory on the CPU reaches the pipeline's tile halving.
 
 Real allocation failures, no mocks: an allocation far larger than any machine's memory, and a
-child process whose address space is capped (``RLIMIT_AS``) so that the encoder of a whole
-256 x 256 tile cannot allocate while half tiles can.
+child process whose address space is capped (``RLIMIT_AS``) so that a whole
+448 x 448 tile cannot be rendered at once while half tiles can.
 """
 
 from __future__ import annotations
@@ -52,12 +52,13 @@ def test_other_runtime_errors_are_not_taken_for_out_of_memory():
     assert not isinstance(info.value, torch.OutOfMemoryError)
 
 
-N = 320  # LR side: the whole tile cannot allocate under the cap below, a half tile can
-# Address space above the loaded model: the whole tile failed at every cap up to 155 MB and
-# half tiles rendered at every cap from 100 MB (4 runs each). At 140 MB oneDNN's convolution of
-# a half tile fails to allocate its working memory ("could not create a primitive"), which the
-# renderer must take for out of memory too and halve again.
-CAP_MB = 140
+N = 448  # LR side: the whole tile cannot allocate under the cap below, a half tile can
+# Address space above the loaded model: the whole tile failed at every cap up to 300 MB (and
+# rendered at 340 MB); half tiles rendered at every cap from 180 MB, and at 150 MB after a
+# second halving (3 runs each). oneDNN reports some of these failures as a primitive it could
+# not create, which the renderer must take for out of memory too. A 320² tile left only about
+# 10 MB between the two limits, and the heap's layout decided some runs.
+CAP_MB = 240
 
 _CHILD = r"""
 import json, resource, sys
