@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import engine
-from engine.models.lmlte import checkpoint, grid
+from engine.models.lmlte import checkpoint, grid, network
 from engine.models.lmlte.checkpoint import build_lmlte, save_checkpoint
 from lmlte_helpers import REFERENCE_ARGS, write_reference_checkpoint
 
@@ -73,21 +73,25 @@ def test_tiles_and_batches_take_the_grid_path(model, monkeypatch: pytest.MonkeyP
     assert float((fast[1:] - alone).abs().max()) <= 1e-6
 
 
-def test_row_blocks_on_threads_give_the_serial_result(model) -> None:
-    # With more than one torch thread the CPU renders row blocks on a thread pool (one torch
-    # thread each); the caller's inference mode must reach the workers, and its thread count
-    # must come back.
+@pytest.mark.parametrize("precision", [None, "bfloat16"])
+def test_blocks_on_threads_give_the_serial_result(model, precision,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # With more than one torch thread the CPU renders row blocks and encodes row stripes on a
+    # thread pool (one torch thread each, engine.models.core_blocks); the caller's inference
+    # and autocast modes must reach the workers, and its thread count must come back.
+    monkeypatch.setattr(network, "ENCODE_STRIPE_PIXELS", 16 * 2 * 30)  # 16-row stripes
     torch.manual_seed(5)
-    lr = torch.rand(2, 3, 40, 36)
+    lr = torch.rand(2, 3, 40, 30)
+    opts = {"clamp": False, "chunk": 64, "precision": precision}  # many row blocks
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        serial = model.upscale(lr, (100, 90), clamp=False, chunk=64)  # many row blocks
+        serial = model.upscale(lr, (100, 75), **opts)
         torch.set_num_threads(2)
-        pooled = model.upscale(lr, (100, 90), clamp=False, chunk=64)
+        pooled = model.upscale(lr, (100, 75), **opts)
         assert torch.get_num_threads() == 2
         with torch.inference_mode():
-            inference = model.upscale(lr, (100, 90), clamp=False, chunk=64)
+            inference = model.upscale(lr, (100, 75), **opts)
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(threads)

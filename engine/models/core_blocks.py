@@ -1,0 +1,55 @@
+"""Independent blocks of an inference, one per CPU core.
+
+torch runs every operation on all its intra-op threads. The operations of a tile's decoder and
+of a striped encoder are small (16- to 32-channel maps of a few ten thousand pixels), and on
+them much of that time went to handing work over between the threads. Running independent
+blocks (output rows, encoder stripes) on one Python thread per core, each with torch on one
+thread, keeps every core on its own block and its working set in that core's cache. torch
+releases the GIL inside its kernels, so the threads overlap.
+
+The blocks must write disjoint parts of their output: the result is then bit for bit the serial
+one, whatever the order.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterable, TypeVar
+
+import torch
+
+T = TypeVar("T")
+
+
+def run_blocks(fn: Callable[[T], None], blocks: Iterable[T], device: torch.device) -> None:
+    """``fn(block)`` for every block: on a pool of one thread per torch thread on the CPU,
+    serially on GPUs, on one thread, with gradients (autograd graphs stay on the caller's
+    thread), while tracing or for a single block."""
+    items = list(blocks)
+    threads = torch.get_num_threads()
+    if device.type != "cpu" or threads < 2 or len(items) < 2 or torch.is_grad_enabled() \
+            or torch.jit.is_tracing():  # a trace records the tracing thread's operations only
+        for item in items:
+            fn(item)
+        return
+    # Grad, inference and autocast modes are per thread: the workers take the caller's (an
+    # inference tensor cannot be written outside inference mode; a reduced precision must
+    # apply to every block).
+    inference = torch.is_inference_mode_enabled()
+    autocast = torch.is_autocast_enabled("cpu")
+    low = torch.get_autocast_dtype("cpu")
+
+    def in_caller_mode(item: T) -> None:
+        with torch.inference_mode(inference), torch.no_grad(), \
+                torch.autocast("cpu", dtype=low, enabled=autocast):
+            fn(item)
+
+    torch.set_num_threads(1)  # process-wide: each worker's operations run on one thread
+    try:
+        with ThreadPoolExecutor(min(threads, len(items))) as pool:
+            list(pool.map(in_caller_mode, items))
+    finally:
+        torch.set_num_threads(threads)
+
+
+__all__ = ["run_blocks"]
