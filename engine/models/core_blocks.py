@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable, TypeVar
 
 import torch
+from torch.utils._python_dispatch import _get_current_dispatch_mode
 
 T = TypeVar("T")
 
@@ -24,11 +25,12 @@ T = TypeVar("T")
 def run_blocks(fn: Callable[[T], None], blocks: Iterable[T], device: torch.device) -> None:
     """``fn(block)`` for every block: on a pool of one thread per torch thread on the CPU,
     serially on GPUs, on one thread, with gradients (autograd graphs stay on the caller's
-    thread), while tracing or for a single block."""
+    thread), while tracing or under a dispatch mode, or for a single block."""
     items = list(blocks)
     threads = torch.get_num_threads()
+    # A trace, or a dispatch mode such as torch's FLOP counter, sees only its own thread.
     if device.type != "cpu" or threads < 2 or len(items) < 2 or torch.is_grad_enabled() \
-            or torch.jit.is_tracing():  # a trace records the tracing thread's operations only
+            or torch.jit.is_tracing() or _get_current_dispatch_mode() is not None:
         for item in items:
             fn(item)
         return

@@ -98,6 +98,28 @@ def test_blocks_on_threads_give_the_serial_result(model, precision,
     assert torch.equal(pooled, serial) and torch.equal(inference, serial)
 
 
+def test_a_flop_counter_sees_the_blocks_of_every_thread(model,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # Dispatch modes are per thread: under one (the throughput bench's FLOP counter) the blocks
+    # run on the caller's thread, or their work would not be counted.
+    from torch.utils.flop_counter import FlopCounterMode
+
+    monkeypatch.setattr(network, "ENCODE_STRIPE_PIXELS", 16 * 30)
+    lr = torch.rand(1, 3, 40, 30)
+    threads = torch.get_num_threads()
+    counts = []
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            counter = FlopCounterMode(display=False)
+            with counter:
+                model.upscale(lr, (100, 75), chunk=64)
+            counts.append(counter.get_total_flops())
+    finally:
+        torch.set_num_threads(threads)
+    assert counts[0] > 0 and counts[1] == counts[0]
+
+
 def test_irregular_grids_fall_back_to_point_queries(model, monkeypatch: pytest.MonkeyPatch) -> None:
     lr = torch.rand(1, 3, 20, 24)
     # x3.35 (67/20) has 67 row classes: too many blocks for views; the point path renders it.
