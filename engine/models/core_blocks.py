@@ -22,6 +22,18 @@ from torch.utils._python_dispatch import _get_current_dispatch_mode
 T = TypeVar("T")
 
 
+def balanced_size(total: int, size: int, align: int = 1) -> int:
+    """A block size of at most about ``size`` (a multiple of ``align``) that cuts ``total`` into
+    a multiple of the torch thread count: 5 blocks on 2 cores would leave one core idle for
+    the last block."""
+    threads = torch.get_num_threads()
+    if threads < 2 or total < 2 * align:
+        return size
+    count = -(-(-(-total // max(1, size))) // threads) * threads  # rounded up twice
+    per = -(-total // count)
+    return max(align, -(-per // align) * align)
+
+
 def run_blocks(fn: Callable[[T], None], blocks: Iterable[T], device: torch.device) -> None:
     """``fn(block)`` for every block: on a pool of one thread per torch thread on the CPU,
     serially on GPUs, on one thread, with gradients (autograd graphs stay on the caller's
@@ -54,4 +66,4 @@ def run_blocks(fn: Callable[[T], None], blocks: Iterable[T], device: torch.devic
         torch.set_num_threads(threads)
 
 
-__all__ = ["run_blocks"]
+__all__ = ["balanced_size", "run_blocks"]

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.models.core_blocks import run_blocks
+from engine.models.core_blocks import balanced_size, run_blocks
 from engine.models.lmlte.coords import size_tensor
 from engine.models.lmlte.network import (ENSEMBLE_SIGNS, LMLTE, RENDER_TABLES,
                                          map_modulations, opposite_area_weights)
@@ -172,7 +172,7 @@ def render_grid(net: LMLTE, t: dict[str, Any], ys: torch.Tensor, xs: torch.Tenso
     hh, ww = ys.numel(), xs.numel()
     out = torch.empty(bs, net.out_dim, hh, ww, dtype=torch.float32, device=dev)
     period = max(p.period for p in plans.values())
-    rows_per = max(period, 2 * chunk * period * period // max(ww, 1))
+    rows_per = balanced_size(hh, max(period, 2 * chunk * period * period // max(ww, 1)), period)
 
     def render_rows(lo: int) -> None:
         hi = min(hh, lo + rows_per)

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.models.core_blocks import run_blocks
+from engine.models.core_blocks import balanced_size, run_blocks
 from engine.models.encoders import make_encoder
 from engine.models.lmlte.coords import make_coord, size_tensor
 
@@ -265,7 +265,7 @@ class LMLTE(nn.Module):
                 or not getattr(self.encoder, "convolutional", False):
             return None
         rows = max(16, ENCODE_STRIPE_PIXELS // max(1, inp.shape[0] * inp.shape[-1]))
-        return rows if inp.shape[-2] > rows else None
+        return balanced_size(inp.shape[-2], rows) if inp.shape[-2] > rows else None
 
     def modulations(self, latent: dict[str, Any], cell: torch.Tensor | None) -> torch.Tensor | None:
         """Latent-MLP output (B, M, h, w) for the query cells ``cell`` (B, Q, 2) (or None).
@@ -297,6 +297,7 @@ class LMLTE(nn.Module):
         # modulations (a concatenation of the blocks doubled the peak memory of a tile).
         last = self.hypernet.layers[-1]
         mod = c_l.new_empty(bs, n, last.out_features)
+        block = balanced_size(n, block)
 
         def pixels(r0: int) -> None:
             r1 = min(n, r0 + block)

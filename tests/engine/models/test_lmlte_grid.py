@@ -104,7 +104,8 @@ def test_a_flop_counter_sees_the_blocks_of_every_thread(model,
     # run on the caller's thread, or their work would not be counted.
     from torch.utils.flop_counter import FlopCounterMode
 
-    monkeypatch.setattr(network, "ENCODE_STRIPE_PIXELS", 16 * 30)
+    # Two 20-row stripes on one thread and on two (their halos' work is counted too).
+    monkeypatch.setattr(network, "ENCODE_STRIPE_PIXELS", 20 * 30)
     lr = torch.rand(1, 3, 40, 30)
     threads = torch.get_num_threads()
     counts = []
