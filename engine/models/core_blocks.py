@@ -9,6 +9,10 @@ releases the GIL inside its kernels, so the threads overlap.
 
 The blocks must write disjoint parts of their output: the result is then bit for bit the serial
 one, whatever the order.
+
+At most :data:`MAX_WORKERS` blocks run at once, each on ``threads // workers`` torch threads: a
+Python thread holds the GIL while it dispatches an operation, so many of them would queue on
+it. Measured on 2 cores only; the cap is a precaution for larger CPUs.
 """
 
 from __future__ import annotations
@@ -21,25 +25,32 @@ from torch.utils._python_dispatch import _get_current_dispatch_mode
 
 T = TypeVar("T")
 
+#: Most blocks in flight (Python threads).
+MAX_WORKERS = 4
+
+
+def _workers() -> int:
+    return min(MAX_WORKERS, torch.get_num_threads())
+
 
 def balanced_size(total: int, size: int, align: int = 1) -> int:
     """A block size of at most about ``size`` (a multiple of ``align``) that cuts ``total`` into
-    a multiple of the torch thread count: 5 blocks on 2 cores would leave one core idle for
-    the last block."""
-    threads = torch.get_num_threads()
-    if threads < 2 or total < 2 * align:
+    a multiple of the workers of :func:`run_blocks`: 5 blocks on 2 cores would leave one core
+    idle for the last block."""
+    workers = _workers()
+    if workers < 2 or total < 2 * align:
         return size
-    count = -(-(-(-total // max(1, size))) // threads) * threads  # rounded up twice
+    count = -(-(-(-total // max(1, size))) // workers) * workers  # rounded up twice
     per = -(-total // count)
     return max(align, -(-per // align) * align)
 
 
 def run_blocks(fn: Callable[[T], None], blocks: Iterable[T], device: torch.device) -> None:
-    """``fn(block)`` for every block: on a pool of one thread per torch thread on the CPU,
-    serially on GPUs, on one thread, with gradients (autograd graphs stay on the caller's
+    """``fn(block)`` for every block: on a pool of up to :data:`MAX_WORKERS` threads on the
+    CPU, serially on GPUs, on one thread, with gradients (autograd graphs stay on the caller's
     thread), while tracing or under a dispatch mode, or for a single block."""
     items = list(blocks)
-    threads = torch.get_num_threads()
+    threads, workers = torch.get_num_threads(), min(_workers(), len(items))
     # A trace, or a dispatch mode such as torch's FLOP counter, sees only its own thread.
     if device.type != "cpu" or threads < 2 or len(items) < 2 or torch.is_grad_enabled() \
             or torch.jit.is_tracing() or _get_current_dispatch_mode() is not None:
@@ -58,12 +69,13 @@ def run_blocks(fn: Callable[[T], None], blocks: Iterable[T], device: torch.devic
                 torch.autocast("cpu", dtype=low, enabled=autocast):
             fn(item)
 
-    torch.set_num_threads(1)  # process-wide: each worker's operations run on one thread
+    # Process-wide: each worker's operations run on its share of the threads.
+    torch.set_num_threads(max(1, threads // workers))
     try:
-        with ThreadPoolExecutor(min(threads, len(items))) as pool:
+        with ThreadPoolExecutor(workers) as pool:
             list(pool.map(in_caller_mode, items))
     finally:
         torch.set_num_threads(threads)
 
 
-__all__ = ["balanced_size", "run_blocks"]
+__all__ = ["MAX_WORKERS", "balanced_size", "run_blocks"]

@@ -54,3 +54,20 @@ def test_an_error_in_a_block_reaches_the_caller(two_threads) -> None:
     with torch.no_grad(), pytest.raises(MemoryError, match="block 2"):
         run_blocks(block, range(4), torch.device("cpu"))
     assert torch.get_num_threads() == 2
+
+
+def test_many_threads_make_at_most_four_workers_that_share_them() -> None:
+    seen: list[tuple[str, int]] = []
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(8)
+        with torch.no_grad():
+            run_blocks(lambda i: seen.append((threading.current_thread().name,
+                                              torch.get_num_threads())),
+                       range(16), torch.device("cpu"))
+        assert torch.get_num_threads() == 8
+        assert balanced_size(100, 20) == 13  # 8 blocks, not 5: a multiple of the 4 workers
+    finally:
+        torch.set_num_threads(before)
+    assert len(seen) == 16 and len({name for name, _ in seen}) <= 4
+    assert {n for _, n in seen} == {2}
