@@ -214,25 +214,6 @@ def render_grid(net: LMLTE, t: dict[str, Any], ys: torch.Tensor, xs: torch.Tenso
     # 256² x4: 0.76 s against 0.88 s on two cores).
     run_blocks(render_rows, range(0, hh, rows_per), dev)
     return out
-    # On the CPU the row blocks go to one Python thread per core, each running torch on one
-    # thread: a block's small operations then skip the intra-op threads' hand-over, and its
-    # 16-wide activations stay in that core's cache (256² x4: 0.65-0.68 s against 0.79-0.82 s).
-    # Blocks write disjoint output rows, so the result does not depend on the order.
-    # Grad and inference modes are per thread: the workers take the caller's (an inference
-    # tensor cannot be written outside inference mode).
-    inference = torch.is_inference_mode_enabled()
-
-    def in_caller_mode(lo: int) -> None:
-        with torch.inference_mode(inference), torch.no_grad():
-            render_rows(lo)
-
-    torch.set_num_threads(1)
-    try:
-        with ThreadPoolExecutor(min(threads, len(starts))) as pool:
-            list(pool.map(in_caller_mode, starts))
-    finally:
-        torch.set_num_threads(threads)
-    return out
 
 
 __all__ = ["AxisPlan", "MAX_PERIOD", "axis_plan", "render_grid"]
