@@ -129,3 +129,24 @@ def test_static_int8_encoder_with_calibration(tiny):
         from engine.bench.optimise import quantize_static_encoder
 
         quantize_static_encoder(tiny.module, [])
+
+
+def test_the_real_default_model_runs_and_exports_in_int8(tmp_path):
+    """The stand-in above has no modulated layers: the bundled LMLTE folds its render layers'
+    biases into per-pixel tables and multiplies by their weights directly, which a quantised
+    layer has no float form of. Large enough for the latent MLP's pixel blocks, at a scale with
+    cell decoding (the phase layer) and through an exported TorchScript file."""
+    import engine
+    from engine.export import export_model
+    from skimage import data as skimage_data
+
+    model = engine.load_model("lmlte-default")
+    lr = torch.from_numpy(skimage_data.camera()[100:244, 80:220].astype(np.float32) / 255)[None, None]
+    assert lr.shape[-2] * lr.shape[-1] > 16384  # engine.models.lmlte.network.MOD_BLOCK
+    ref = model.upscale(lr, (360, 350))
+    fast = optimise(model, int8=True)
+    assert float((fast.upscale(lr, (360, 350)) - ref).abs().mean()) < 0.002
+    result = export_model(model, tmp_path / "q.pt", fmt="torchscript", quantize="int8")
+    exported = engine.load_model(result.path)
+    assert exported.describe()["quantized"] == "int8"
+    assert float((exported.upscale(lr, (360, 350)) - ref).abs().mean()) < 0.002

@@ -161,7 +161,8 @@ def render_grid(net: LMLTE, t: dict[str, Any], ys: torch.Tensor, xs: torch.Tenso
     hw_t = size_tensor(h, w, torch.float32, dev)
     phase = None
     if net.cell_decode:
-        phase = net.cell_phase(torch.tensor(cell_yx, dtype=torch.float32, device=dev) * hw_t)
+        # One row (1, 2): an int8-quantised phase layer takes no 1-D input.
+        phase = net.cell_phase(torch.tensor([cell_yx], dtype=torch.float32, device=dev) * hw_t)[0]
     # (B, h+2, w+2, C): a block reads them at [:, rows, cols], strided views.
     def on_grid(table: torch.Tensor) -> torch.Tensor:
         return table.view(bs, h + 2, w + 2, -1)

@@ -75,6 +75,13 @@ def opposite_area_weights(area: torch.Tensor) -> list[torch.Tensor]:
     return [area[n - 1 - i] / tot for i in range(n)]
 
 
+def folds_bias(linear: nn.Module) -> bool:
+    """True for a float ``nn.Linear``, whose weight the fast paths multiply by directly and
+    whose bias the tables fold in; False for a dynamically int8-quantised layer (``--quantize
+    int8`` exports), which is called as a module: its weight is packed and applies its bias."""
+    return isinstance(linear, nn.Linear)
+
+
 def default_chunk(device: torch.device) -> int:
     """Query chunk used when the caller gives none: fast and memory-bounded on ``device``."""
     return CUDA_CHUNK if device.type == "cuda" else CPU_CHUNK
@@ -147,7 +154,8 @@ class LMMLP(nn.Module):
                 if index is not None:
                     scale = None if scale is None else scale.index_select(0, index)
                     shift = shift.index_select(0, index)
-                x = F.linear(x, linear.weight)
+                # Bias folded into the shift table; a quantised layer applies its own.
+                x = F.linear(x, linear.weight) if folds_bias(linear) else linear(x)
                 x = x + shift if scale is None else torch.addcmul(shift, x, scale)
             x = torch.relu_(x) if inplace else torch.relu(x)
         return self.layers[-1](x)
@@ -305,7 +313,10 @@ class LMLTE(nn.Module):
                                                 else rel_cell)
             hidden = self._latent_mlp(c_l[:, r0:r1], f_l[:, r0:r1], rc, last_layer=False)
             for b in range(bs):
-                torch.addmm(last.bias, hidden[b], last.weight.t(), out=mod[b, r0:r1])
+                if folds_bias(last):
+                    torch.addmm(last.bias, hidden[b], last.weight.t(), out=mod[b, r0:r1])
+                else:  # a quantised layer has no float weight to multiply by
+                    mod[b, r0:r1] = last(hidden[b])
 
         run_blocks(pixels, range(0, n, block), coef.device)  # disjoint rows: one per core
         return mod.view(bs, h, w, -1).permute(0, 3, 1, 2)
@@ -377,7 +388,7 @@ class LMLTE(nn.Module):
             mods: list[Modulation] = []
             for k in range(depth):
                 linear = im.layers[2 * k]
-                bias = (linear.bias if linear.bias is not None
+                bias = (linear.bias if folds_bias(linear) and linear.bias is not None
                         else torch.zeros(hd, dtype=mod.dtype, device=mod.device)).view(1, hd, 1, 1)
                 delta = None
                 if im.mod_shift:
