@@ -10,6 +10,7 @@ part file (the sink). Workers read their input windows themselves: only block sp
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from dataclasses import dataclass, field
@@ -107,9 +108,10 @@ class BlockWorker:
         data, valid = window if window is not None else self.read(block)
         ys, xs = block.ys, block.xs
         lr = normalize(fill_holes(data, valid, self.fill), self.job.stats)
-        draws = [self.renderer.render(lr, ys.crop0, xs.crop0, (ys.ext0, ys.ext1),
-                                      (xs.ext0, xs.ext1), sample=k)
-                 for k in range(max(1, self.job.samples))]
+        with self._serial_blocks():
+            draws = [self.renderer.render(lr, ys.crop0, xs.crop0, (ys.ext0, ys.ext1),
+                                          (xs.ext0, xs.ext1), sample=k)
+                     for k in range(max(1, self.job.samples))]
         values = draws[0]
         if len(draws) > 1:
             std = np.std(np.stack(draws), axis=0, ddof=1).astype(np.float32)
@@ -118,6 +120,16 @@ class BlockWorker:
         iy = nearest_input(ys.out0, ys.out1, plan.height, plan.out_h) - ys.crop0
         ix = nearest_input(xs.out0, xs.out1, plan.width, plan.out_w) - xs.crop0
         return values, valid[:, iy][:, :, ix]
+
+    def _serial_blocks(self) -> contextlib.AbstractContextManager[None]:
+        # The model's blocks one after the other: the pipeline's reader and writer threads
+        # already share the cores with it (engine.models.core_blocks). Imported only for torch
+        # models: the torch-free runtime of `fast` must not load torch.
+        if self.model.array_api != "torch":
+            return contextlib.nullcontext()
+        from engine.models.core_blocks import serial_blocks
+
+        return serial_blocks()
 
     def output(self, values: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray,
                                                                      np.ndarray | None]:

@@ -7,7 +7,7 @@ import threading
 import pytest
 import torch
 
-from engine.models.core_blocks import balanced_size, run_blocks
+from engine.models.core_blocks import balanced_size, run_blocks, serial_blocks
 
 
 @pytest.fixture()
@@ -71,3 +71,46 @@ def test_many_threads_make_at_most_four_workers_that_share_them() -> None:
         torch.set_num_threads(before)
     assert len(seen) == 16 and len({name for name, _ in seen}) <= 4
     assert {n for _, n in seen} == {2}
+
+
+def test_serial_blocks_keep_the_blocks_on_the_caller_thread(two_threads) -> None:
+    names: list[str] = []
+    with torch.no_grad(), serial_blocks():
+        run_blocks(lambda i: names.append(threading.current_thread().name), range(4),
+                   torch.device("cpu"))
+        assert balanced_size(568, 115, align=2) == 115  # cut for one worker
+        with serial_blocks():
+            pass
+        assert balanced_size(568, 115, align=2) == 115  # still serial after a nested block
+    assert names == [threading.current_thread().name] * 4
+    assert balanced_size(568, 115, align=2) == 96  # and pooled again outside
+
+
+def test_the_raster_pipeline_renders_serial_blocks(two_threads, geotiff, tmp_path,
+                                                   monkeypatch) -> None:
+    """The pipeline's reader and writer threads share the cores with the model: its blocks
+    then run on the thread that renders the tile (measured faster through the CLI)."""
+    import engine
+    import engine.models.lmlte.network as network
+    from engine.pipeline import Scale, upscale_raster
+    from rasters import smooth_image
+
+    names: list[str] = []
+    real = network.run_blocks
+
+    def spy(fn, blocks, device):  # type: ignore[no-untyped-def]
+        def recorded(item):  # type: ignore[no-untyped-def]
+            names.append(threading.current_thread().name)
+            fn(item)
+        real(recorded, blocks, device)
+
+    # The latent MLP of a tile of more than 16384 LR pixels (network.MOD_BLOCK) runs in blocks.
+    monkeypatch.setattr(network, "run_blocks", spy)
+    model = engine.load_model("lmlte-default")
+    src = geotiff((smooth_image(200, 200) * 1000).astype("uint16"))
+    upscale_raster(src, tmp_path / "out.tif", model, scale=Scale(x=4.0, y=4.0))
+    assert len(names) >= 2 and set(names) == {threading.current_thread().name}
+    names.clear()
+    with torch.no_grad():  # the same model call outside the pipeline: one block per core
+        model.upscale(torch.rand(1, 1, 160, 160), (640, 640))
+    assert len(set(names)) == 2
