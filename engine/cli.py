@@ -26,7 +26,7 @@ from engine.errors import Cancelled, EngineError
 from engine.progress import Done, Error, Event, Log, Metric, Progress, json_writer, to_json
 
 #: Subcommands in --help order; each is a module in engine/commands/.
-COMMANDS = ("upscale", "models", "evaluate", "train", "export", "cmsr", "bench")
+COMMANDS = ("upscale", "models", "evaluate", "train", "export", "cmsr", "compile", "bench")
 
 
 def _command(name: str) -> ModuleType:

@@ -35,6 +35,20 @@ def user_data_home(tmp_path_factory: pytest.TempPathFactory):
         os.environ["XDG_DATA_HOME"] = saved
 
 
+@pytest.fixture(scope="session", autouse=True)
+def user_cache(tmp_path_factory: pytest.TempPathFactory):
+    """A throw-away ``$ARBSR_CACHE_DIR``: compiled models (``engine compile``) live there, and
+    tests must neither use nor write the user's own (every test runs the eager path unless it
+    compiles a model into this folder)."""
+    saved = os.environ.get("ARBSR_CACHE_DIR")
+    os.environ["ARBSR_CACHE_DIR"] = str(tmp_path_factory.mktemp("arbsr-cache"))
+    yield Path(os.environ["ARBSR_CACHE_DIR"])
+    if saved is None:
+        os.environ.pop("ARBSR_CACHE_DIR", None)
+    else:
+        os.environ["ARBSR_CACHE_DIR"] = saved
+
+
 @pytest.fixture
 def geotiff(tmp_path: Path) -> WriteTiff:
     """Factory: ``geotiff(data, name="in.tif", **write_geotiff_kwargs)`` -> path."""

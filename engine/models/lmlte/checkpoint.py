@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import copy
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -30,6 +30,7 @@ import torch
 from engine.errors import ModelError, ParameterError
 from engine.models.lmlte.coords import (MAX_TRAIN_SCALE, coord_grid, grid_query, image_query,
                                         non_square_pixels)
+from engine.models.lmlte import compiled
 from engine.models.lmlte.grid import render_grid
 from engine.models.lmlte.network import LMLTE, default_chunk
 from engine.models.lmlte.views import render_views, view_count, view_options
@@ -55,6 +56,9 @@ OFFICIAL_EDSR_B_ARGS: dict[str, Any] = {
     "hidden_dim": 128, "local_ensemble": True, "cell_decode": True, "mod_input": True,
 }
 
+
+#: Not looked up yet (None means: none on this machine).
+_UNSET = object()
 
 def build_lmlte(args: Mapping[str, Any]) -> LMLTE:
     """An LMLTE network from the official ``model.args`` (copied; unknown keys ignored)."""
@@ -166,6 +170,15 @@ class LMLTEModel(SRModel):
     """
 
     cmsr_tables: dict[float, dict[float, float]] | None = None
+    #: The compiled latent MLP and decoder (:mod:`engine.models.lmlte.compiled`): looked up on
+    #: first use.
+    _compiled: Any = field(default=_UNSET, init=False, repr=False, compare=False)
+
+    def compiled(self) -> compiled.CompiledLMLTE | None:
+        """This network's compiled packages on this machine, or None (the eager path runs)."""
+        if self._compiled is _UNSET:
+            self._compiled = compiled.load(self.module) if self.device.type == "cpu" else None
+        return self._compiled
 
     # ------------------------------------------------------------------------------------------
 
@@ -351,6 +364,9 @@ class LMLTEModel(SRModel):
         h, w = lr.shape[-2:]
         lr, hp, wp = self._window_pad(lr)
         ys, xs, cell_yx = self._map(ys, xs, cell_yx, h, w, hp, wp)
+        fast = self.compiled() if compiled.usable(lr) else None
+        if fast is not None:
+            return compiled.render(self.module, fast, (lr - 0.5) / 0.5, ys, xs, cell_yx)
         lut, _mod = self._prepare(lr, cell_yx)
         del _mod
         return self._with_backoff(lambda c: self._render_rows(lut, ys, xs, cell_yx, c), chunk)

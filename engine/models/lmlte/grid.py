@@ -57,7 +57,7 @@ class AxisPlan:
     starts: tuple[int, ...]
 
 
-def _nearest(lookup: torch.Tensor, centres: torch.Tensor, offset: torch.Tensor, axis: int,
+def nearest(lookup: torch.Tensor, centres: torch.Tensor, offset: torch.Tensor, axis: int,
              size: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(LR pixel index, query offset in LR pixels) of each centre moved by ``offset`` along
     ``axis`` (0 = rows), with the point-query path's clamp and ``grid_sample`` rounding."""
@@ -104,7 +104,7 @@ def axis_plan(lookup: torch.Tensor, centres: torch.Tensor, offset: torch.Tensor,
               size: int, width: int) -> AxisPlan | None:
     """The classes of ``centres`` (float32 normalised coordinates along ``axis``) for one
     ensemble ``offset``, or None when they are not regular enough for views."""
-    index, rel = _nearest(lookup, centres, offset, axis, size, width)
+    index, rel = nearest(lookup, centres, offset, axis, size, width)
     found = _classes(index.cpu().numpy(), size)
     # Classes of one row each save nothing over point queries and cost a block apiece.
     if found is None or 2 * found[0] > len(index):
@@ -125,6 +125,16 @@ def _span(plan: AxisPlan, y0: int, lo: int, hi: int) -> tuple[int, int, int] | N
 def _every(first: int, step: int, count: int) -> slice:
     """``count`` indices from ``first``, ``step`` apart."""
     return slice(first, first + step * (count - 1) + 1, step)
+
+
+def bilinear_skip(inp: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
+    """The LR skip of the grid ``ys`` x ``xs``: ``inp`` (B, C, h, w) sampled bilinearly with
+    border padding -> (B, C, len(ys), len(xs)) float32."""
+    grid = torch.stack(torch.meshgrid(ys, xs, indexing="ij"), -1)
+    skip = F.grid_sample(inp, grid.flip(-1).unsqueeze(0).expand(inp.shape[0], -1, -1, -1)
+                         .to(inp.dtype), mode="bilinear", padding_mode="border",
+                         align_corners=False)
+    return skip.float()
 
 
 def render_grid(net: LMLTE, t: dict[str, Any], ys: torch.Tensor, xs: torch.Tensor,
@@ -177,9 +187,7 @@ def render_grid(net: LMLTE, t: dict[str, Any], ys: torch.Tensor, xs: torch.Tenso
 
     def render_rows(lo: int) -> None:
         hi = min(hh, lo + rows_per)
-        grid = torch.stack(torch.meshgrid(ys[lo:hi], xs, indexing="ij"), -1)
-        skip = F.grid_sample(inp, grid.flip(-1).unsqueeze(0).expand(bs, -1, -1, -1).to(inp.dtype),
-                             mode="bilinear", padding_mode="border", align_corners=False)
+        skip = bilinear_skip(inp, ys[lo:hi], xs)
         weights: list[torch.Tensor | None] = [None]
         if net.local_ensemble:
             weights = opposite_area_weights(torch.stack(
@@ -209,7 +217,7 @@ def render_grid(net: LMLTE, t: dict[str, Any], ys: torch.Tensor, xs: torch.Tenso
                     if weight is not None:
                         pred = pred * weight[out_rows, out_cols].unsqueeze(-1)
                     acc[:, out_rows, out_cols].add_(pred)
-        out[:, :, lo:hi] = acc.permute(0, 3, 1, 2) + skip.float()
+        out[:, :, lo:hi] = acc.permute(0, 3, 1, 2) + skip
 
     # Row blocks write disjoint output rows: one per CPU core (engine.models.core_blocks;
     # 256² x4: 0.76 s against 0.88 s on two cores).
@@ -217,4 +225,4 @@ def render_grid(net: LMLTE, t: dict[str, Any], ys: torch.Tensor, xs: torch.Tenso
     return out
 
 
-__all__ = ["AxisPlan", "MAX_PERIOD", "axis_plan", "render_grid"]
+__all__ = ["AxisPlan", "MAX_PERIOD", "axis_plan", "bilinear_skip", "nearest", "render_grid"]

@@ -82,6 +82,17 @@ def folds_bias(linear: nn.Module) -> bool:
     return isinstance(linear, nn.Linear)
 
 
+def lookup_map(h: Any, w: Any, bs: Any, device: torch.device | str) -> torch.Tensor:
+    """(B, 3, h, w) float32 map that a nearest ``grid_sample`` reads to find the LR pixel of a
+    query: the pixel centre (y, x) and the pixel's row in tables padded by one pixel
+    (``(r + 1) * (w + 2) + c + 1``, exact in float32 below 2**24 entries)."""
+    grid = make_coord(h, w, device).permute(2, 0, 1)  # (2, h, w)
+    rows = torch.arange(h, device=device, dtype=torch.float32) + 1
+    cols = torch.arange(w, device=device, dtype=torch.float32) + 1
+    index = (rows.view(h, 1) * (w + 2) + cols.view(1, w)).view(1, h, w)
+    return torch.cat((grid, index), 0)[None].expand(bs, 3, h, w)
+
+
 def default_chunk(device: torch.device) -> int:
     """Query chunk used when the caller gives none: fast and memory-bounded on ``device``."""
     return CUDA_CHUNK if device.type == "cuda" else CPU_CHUNK
@@ -407,13 +418,7 @@ class LMLTE(nn.Module):
                                   else lambda o, d=delta: torch.add(d, bias, out=o), hd)
                 mods.append((scale, shift))
             out["mods"] = mods
-        dev = coef.device
-        grid = make_coord(h, w, dev).permute(2, 0, 1)  # (2, h, w)
-        # Row of each LR pixel in the padded tables (exact in float32 below 2**24 entries).
-        rows = torch.arange(h, device=dev, dtype=torch.float32) + 1
-        cols = torch.arange(w, device=dev, dtype=torch.float32) + 1
-        index = (rows.view(h, 1) * (w + 2) + cols.view(1, w)).view(1, h, w)
-        out["lookup"] = torch.cat((grid, index), 0)[None].expand(bs, 3, h, w)
+        out["lookup"] = lookup_map(h, w, bs, coef.device)
         return out
 
     def render(self, tables: dict[str, Any], coord: torch.Tensor, cell: torch.Tensor | None,
@@ -446,7 +451,8 @@ class LMLTE(nn.Module):
         (the angle's term, as the tables' frequencies are)."""
         return (self.imphase if self.mod_input else self.phase)(rel_cell) * math.pi
 
-    def render_input(self, coef: torch.Tensor, freq_y: torch.Tensor, freq_x: torch.Tensor,
+    @staticmethod
+    def render_input(coef: torch.Tensor, freq_y: torch.Tensor, freq_x: torch.Tensor,
                      rel_y: torch.Tensor, rel_x: torch.Tensor,
                      phase: torch.Tensor | None) -> torch.Tensor:
         """Render-MLP input ``coef * [cos(pi g) | sin(pi g)]`` from gathered (or viewed) table
