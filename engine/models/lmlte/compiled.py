@@ -246,23 +246,28 @@ def build(net: LMLTE) -> dict[str, Path]:
         raise ValueError(f"this model cannot be compiled: {why}")
     paths = package_paths(net)
     with warnings.catch_warnings():
-        # torch.export's own deprecation notices (FutureWarning, from its pytree code) say
-        # nothing to the user.
+        # torch.export's deprecation notices (FutureWarning, from its pytree code, again when
+        # the packages pickle their specs) say nothing to the user.
         warnings.simplefilter("ignore", FutureWarning)
         programs = _programs(net)
-    for part, program in programs.items():
-        path = paths[part]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(suffix=".pt2", dir=path.parent)
-        os.close(fd)
-        try:
-            torch._inductor.aoti_compile_and_package(program, package_path=tmp,
-                                                     inductor_configs=INDUCTOR)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        for part, program in programs.items():
+            _package(program, paths[part])
     return paths
+
+
+def _package(program, path):
+    """Compiles ``program`` into ``path`` through a temporary file, so that a build that fails
+    or is stopped never leaves a half-written package where the loader looks."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".pt2", dir=path.parent)
+    os.close(fd)
+    try:
+        torch._inductor.aoti_compile_and_package(program, package_path=tmp,
+                                                 inductor_configs=INDUCTOR)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 # ---------------------------------------------------------------------------------------------
