@@ -11,7 +11,8 @@ a Python with PyTorch, numpy and GDAL's ``osgeo``. This module
 * creates a venv from a Python that has GDAL (:func:`create_environment`): on Linux the system
   Python with ``--system-site-packages``, so Debian's GDAL and numpy are used as they are, then
   ``pip install`` of the engine's pinned runtime requirements (``engine_requirements.txt``),
-  PyTorch as a CPU or CUDA build.
+  PyTorch as a CPU or CUDA build, then (optional, needs a C++ compiler) the default model
+  compiled for this CPU (:func:`compile_default_model`).
 
 The settings page (:mod:`arbsr_qgis.gui.engine_setup`) runs these in background tasks.
 """
@@ -399,7 +400,7 @@ def create_environment(base_python: str, venv_dir: Path, build: str = "cpu",
             "Python, or a conda environment with gdal).")
     venv_dir = Path(venv_dir)
     steps = creation_steps(base_python, venv_dir, build, torch_index, base.numpy)
-    total = sum(s.weight for s in steps) + 0.08
+    total = sum(s.weight for s in steps) + 0.08 + COMPILE_WEIGHT
     done = 0.0
     env = dict(os.environ)
     env.pop("PYTHONHOME", None)
@@ -428,8 +429,38 @@ def create_environment(base_python: str, venv_dir: Path, build: str = "cpu",
             raise CreationFailed(f"{step.label} failed (exit {code}): {last}")
         done += step.weight
     on_progress(done / total, "Checking the new environment")
-    result = check(str(python_in_new(venv_dir)), "ArbSR environment")
+    python = str(python_in_new(venv_dir))
+    result = check(python, "ArbSR environment")
     if not result.ok:
         raise CreationFailed(f"the new environment does not work: {result.summary()}")
+    compile_default_model(python, on_progress, on_line, is_cancelled, (done + 0.08) / total)
     on_progress(1.0, result.summary())
     return result
+
+
+#: Share of the progress bar of :func:`compile_default_model` (about a minute on 2 cores).
+COMPILE_WEIGHT = 0.1
+
+
+def compile_default_model(python: str, on_progress: Callable[[float, str], None],
+                          on_line: Callable[[str], None], is_cancelled: Callable[[], bool],
+                          start: float) -> bool:
+    """Build the default model's compiled packages for this CPU with the new environment
+    (``python -m engine compile``, into the user's cache): later CPU jobs render 1.2 to 1.4
+    times faster, with the same pixels. Optional: without a C++ compiler (or on any failure)
+    the log says so and the environment is used as it is. True when built."""
+    label = "Compiling the default model for this CPU (optional)"
+    on_progress(start, label)
+    argv = [python, "-m", "engine", "compile", "--progress", "text"]
+    on_line("$ " + " ".join(argv))
+    last = ""
+
+    def line_cb(line: str) -> None:
+        nonlocal last
+        on_line(line)
+        last = line or last
+
+    code = run_streaming(argv, line_cb, is_cancelled, child_env(engine_root()))
+    if code != 0:
+        on_line(f"Skipped compiling ({last}): models run without it, more slowly.")
+    return code == 0

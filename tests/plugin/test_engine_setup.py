@@ -138,6 +138,19 @@ def test_settings_page_offers_cpu_and_cuda_builds(qgis_app, qtbot):
     assert "-c" in steps[2].argv and "pyyaml==6.0.1" in steps[2].argv
 
 
+def test_compiling_the_default_model_is_optional(tmp_path, monkeypatch):
+    """Without a C++ compiler on PATH the last creation step says why it skipped and the
+    environment is kept (the real engine command, in a child process)."""
+    monkeypatch.setenv("PATH", str(tmp_path))  # no g++ nor c++ there
+    lines: list[str] = []
+    fractions: list[float] = []
+    built = engine_setup.compile_default_model(VENV_PYTHON, lambda f, m: fractions.append(f),
+                                               lines.append, lambda: False, 0.9)
+    assert built is False and fractions == [0.9]
+    assert lines[0].endswith("-m engine compile --progress text")
+    assert lines[-1].startswith("Skipped compiling") and "C++ compiler" in lines[-1]
+
+
 def test_creation_refuses_a_base_without_gdal(tmp_path):
     with pytest.raises(engine_setup.CreationFailed, match="no GDAL"):
         engine_setup.create_environment("/nonexistent/bin/python", tmp_path / "venv")
@@ -147,11 +160,11 @@ def test_creation_refuses_a_base_without_gdal(tmp_path):
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_create_engine_environment_from_the_settings_page(qgis_app, qtbot, tmp_path,
-                                                          saved_setting, small_tif):
+                                                          saved_setting, small_tif, user_cache):
     """The Linux path a new user takes: system Python + pip, then the engine runs from it.
 
-    Installs offline from what pip's configuration reaches here (the local torch wheel);
-    about 1-2 minutes on 2 cores.
+    Installs offline from what pip's configuration reaches here (the local torch wheel), then
+    compiles the default model; about 2-3 minutes on 2 cores.
     """
     from arbsr_qgis.gui import engine_setup as page_module
 
@@ -171,7 +184,13 @@ def test_create_engine_environment_from_the_settings_page(qgis_app, qtbot, tmp_p
     python = str(venv / "bin" / "python")
     assert settings.engine_python() == python == page.python_edit.text()
     assert page.progress.value() == 100 and len(set(seen)) >= 4 and seen == sorted(seen)
-    assert "Successfully installed" in page.log.toPlainText() or "already" in page.log.toPlainText()
+    log = page.log.toPlainText()
+    assert "Successfully installed" in log or "already" in log
+    # The optional last step: the default model compiled for this CPU (g++ is installed here),
+    # into the session's test cache, unless a test before built it there.
+    assert "engine compile" in log
+    assert "lmlte-default: compiled in" in log or "lmlte-default: up to date" in log, log[-2000:]
+    assert len(list((user_cache / "compiled").glob("*.pt2"))) >= 2
     assert page_module._creation is None
     result = engine_setup.check(python)
     assert result.ok and result.numpy == engine_setup.check(SYSTEM_PYTHON).numpy  # Debian's
