@@ -325,7 +325,11 @@ class LMLTE(nn.Module):
             hidden = self._latent_mlp(c_l[:, r0:r1], f_l[:, r0:r1], rc, last_layer=False)
             for b in range(bs):
                 if folds_bias(last):
-                    torch.addmm(last.bias, hidden[b], last.weight.t(), out=mod[b, r0:r1])
+                    # Autocast does not reach an out= product: under reduced precision the
+                    # float32 weights are cast here, as autocast would (no-ops in float32).
+                    dt = mod.dtype
+                    torch.addmm(last.bias.to(dt), hidden[b].to(dt), last.weight.t().to(dt),
+                                out=mod[b, r0:r1])
                 else:  # a quantised layer has no float weight to multiply by
                     mod[b, r0:r1] = last(hidden[b])
 

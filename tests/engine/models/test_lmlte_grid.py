@@ -80,6 +80,7 @@ def test_blocks_on_threads_give_the_serial_result(model, precision,
     # thread pool (one torch thread each, engine.models.core_blocks); the caller's inference
     # and autocast modes must reach the workers, and its thread count must come back.
     monkeypatch.setattr(network, "ENCODE_STRIPE_PIXELS", 16 * 2 * 30)  # 16-row stripes
+    monkeypatch.setattr(network, "MOD_BLOCK", 2 * 300)  # latent-MLP blocks of 300 LR pixels
     torch.manual_seed(5)
     lr = torch.rand(2, 3, 40, 30)
     opts = {"clamp": False, "chunk": 64, "precision": precision}  # many row blocks
