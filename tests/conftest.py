@@ -22,17 +22,23 @@ gdal.UseExceptions()
 os.environ.setdefault("ARBSR_PYTHON", str(Path(sys.executable).parent / "python"))
 
 
+def _throwaway_folder(name: str, factory: pytest.TempPathFactory):
+    """Points the environment variable ``name`` at a fresh folder for the session, then puts
+    back what was there."""
+    saved = os.environ.get(name)
+    os.environ[name] = str(factory.mktemp(name.lower()))
+    yield Path(os.environ[name])
+    if saved is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = saved
+
+
 @pytest.fixture(scope="session", autouse=True)
 def user_data_home(tmp_path_factory: pytest.TempPathFactory):
     """A throw-away $XDG_DATA_HOME: ``engine models add`` (and the plugin's model lists) use
     ``$XDG_DATA_HOME/arbsr/models``, and tests must never read or write the user's own."""
-    saved = os.environ.get("XDG_DATA_HOME")
-    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("xdg-data"))
-    yield Path(os.environ["XDG_DATA_HOME"])
-    if saved is None:
-        os.environ.pop("XDG_DATA_HOME", None)
-    else:
-        os.environ["XDG_DATA_HOME"] = saved
+    yield from _throwaway_folder("XDG_DATA_HOME", tmp_path_factory)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -40,13 +46,7 @@ def user_cache(tmp_path_factory: pytest.TempPathFactory):
     """A throw-away ``$ARBSR_CACHE_DIR``: compiled models (``engine compile``) live there, and
     tests must neither use nor write the user's own (every test runs the eager path unless it
     compiles a model into this folder)."""
-    saved = os.environ.get("ARBSR_CACHE_DIR")
-    os.environ["ARBSR_CACHE_DIR"] = str(tmp_path_factory.mktemp("arbsr-cache"))
-    yield Path(os.environ["ARBSR_CACHE_DIR"])
-    if saved is None:
-        os.environ.pop("ARBSR_CACHE_DIR", None)
-    else:
-        os.environ["ARBSR_CACHE_DIR"] = saved
+    yield from _throwaway_folder("ARBSR_CACHE_DIR", tmp_path_factory)
 
 
 @pytest.fixture
