@@ -309,7 +309,9 @@ class LMLTE(nn.Module):
         block = max(1, MOD_BLOCK // max(bs, 1))
         c_l = coef_l.reshape(bs, n, ch)
         f_l = freq_l.reshape(bs, n, ch // 2, 2)
-        if n <= block:  # no slicing for a single block: keeps traced graphs size-generic
+        # One piece for a single block (keeps traced graphs size-generic) and under training:
+        # the blocks write into a preallocated output, which autograd cannot follow.
+        if n <= block or torch.is_grad_enabled():
             mod = self._latent_mlp(c_l, f_l, rel_cell)
             return mod.view(bs, h, w, -1).permute(0, 3, 1, 2)
         # Each block's last layer writes straight into the output: no second copy of all the

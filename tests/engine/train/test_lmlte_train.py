@@ -118,6 +118,16 @@ def test_training_writes_official_layout_and_loads(rasters, tmp_path):
     assert all(torch.equal(s["model"]["sd"][k], v) for k, v in ck["model"]["sd"].items())
 
 
+def test_training_batches_larger_than_an_inference_block(rasters, tmp_path, monkeypatch):
+    # Inference renders the latent MLP in blocks of LR pixels written into one output; a
+    # training batch above a block (the defaults: 16 x 48² LR pixels) must keep its graph.
+    from engine.models.lmlte import network
+
+    monkeypatch.setattr(network, "MOD_BLOCK", 2 * 30)  # the tiny batch is 2 x 8² pixels
+    best = lmlte.train(tiny_config(rasters, tmp_path / "run", epochs=1), lambda e: None)
+    assert read_checkpoint(best)["epoch"] == 1
+
+
 def test_same_seed_same_weights(rasters, tmp_path):
     a = lmlte.train(tiny_config(rasters, tmp_path / "a", epochs=1), lambda e: None)
     b = lmlte.train(tiny_config(rasters, tmp_path / "b", epochs=1), lambda e: None)
