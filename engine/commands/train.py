@@ -8,7 +8,7 @@ overrides the family's defaults. Stable flags (the QGIS train algorithm builds t
     [--epochs N] [--iters-per-epoch N] [--batch-size N] [--patch N] [--lr F]
     [--scale-min F] [--scale-max F] [--resume CKPT] [--init CKPT] [--seed N]
     [--device auto|cpu|cuda[:N]] [--val V.tif ...] [--holdout F] [--threads N]
-    [--time-limit MIN] [--per-axis [FRACTION]]
+    [--time-limit MIN] [--per-axis [FRACTION]] [--precision float32|bfloat16]
 """
 
 from __future__ import annotations
@@ -66,6 +66,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, help="CPU threads for torch")
     p.add_argument("--time-limit", type=float, dest="time_limit_min",
                    help="stop cleanly after this many minutes (resume later)")
+    p.add_argument("--precision", choices=("float32", "bfloat16"),
+                   help="LMLTE: forward pass in bfloat16 (autocast; float32 weights): faster on "
+                        "CPUs with AMX and on recent GPUs")
     p.add_argument("--per-axis", type=float, nargs="?", const=0.5, metavar="FRACTION",
                    help="train with independent row / column scales on this fraction of the "
                         "pairs (default 0.5 when given without a value; the rest keep equal "
@@ -106,8 +109,11 @@ def build_config(args: argparse.Namespace) -> dict:
     flags = {k: getattr(args, k, None) for k in (
         "data", "out", "epochs", "iters_per_epoch", "batch_size", "lr_patch", "lr", "scale_min",
         "scale_max", "resume", "init", "seed", "device", "val", "holdout", "threads",
-        "time_limit_min", "per_axis")}
+        "time_limit_min", "per_axis", "precision")}
     flags["family"] = family
+    if flags["precision"] and "precision" not in getattr(module, "DEFAULTS", {}):
+        raise ParameterError(f"--precision is not supported by the {family} trainer: leave it "
+                             "out (it trains in float32)")
     cfg = cfgmod.merge(getattr(module, "DEFAULTS", {}), file_cfg, flags)
     if not cfg["data"]:
         raise ParameterError("no training rasters: pass --data A.tif [B.tif ...] or list them "

@@ -31,6 +31,7 @@ from engine.models.checkpoints import read_checkpoint
 from engine.models.lmlte.checkpoint import build_lmlte
 from engine.models.lmlte.grow import grow_state
 from engine.models.lmlte.coords import cell_factor, cell_size, make_coord
+from engine.precision import autocast, precision_dtype
 from engine.progress import Log, Metric, Progress, ProgressCallback, ignore
 from engine.train import config as cfgmod
 from engine.train.common import jsonable, psnr, start_run
@@ -42,6 +43,10 @@ DEFAULTS: dict[str, Any] = {
     # With --init: grow the starting checkpoint into the config's deeper / wider encoder
     # (engine.models.lmlte.grow) instead of training the checkpoint's own model.
     "grow": False,
+    # Forward pass under autocast to bfloat16 (weights, gradients and Adam stay float32):
+    # about 2.3 times faster steps on CPUs with AMX (Xeon Sapphire Rapids and later), slower
+    # where bfloat16 is emulated. float16 would need loss scaling and is refused.
+    "precision": "float32",
     "model": {
         "name": "lmlte",
         "args": {
@@ -188,6 +193,8 @@ class _Run:
     model: nn.Module
     optimizer: torch.optim.Optimizer
     opt_spec: dict[str, Any]
+    #: Autocast dtype of the forward pass (None: float32).
+    dtype: torch.dtype | None = None
     epoch_start: int = 1
     step: int = 0
     best: float = -math.inf
@@ -233,6 +240,16 @@ def train(config: Mapping[str, Any], progress: ProgressCallback = ignore) -> Pat
     return run.best_path if run.best_path.exists() else run.last_path
 
 
+def training_dtype(name: str | None) -> torch.dtype | None:
+    """The forward pass's autocast dtype for the ``precision`` option: None (float32) or
+    bfloat16 (ParameterError otherwise)."""
+    dtype = precision_dtype(name)
+    if dtype not in (None, torch.bfloat16):
+        raise ParameterError(f"training precision '{name}' is not supported: use float32 or "
+                             "bfloat16 (float16 would need loss scaling)")
+    return dtype
+
+
 def _starting_checkpoint(cfg: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
     """``("resume" | "init", checkpoint)``, read and checked, or None for a fresh model."""
     for kind in ("resume", "init"):
@@ -245,6 +262,7 @@ def _starting_checkpoint(cfg: Mapping[str, Any]) -> tuple[str, dict[str, Any]] |
 
 def _setup(cfg: dict[str, Any], progress: ProgressCallback) -> _Run:
     """Seed, read the data (training sampler, validation crops), build model and optimiser."""
+    dtype = training_dtype(cfg.get("precision"))
     device, seed, out = start_run(cfg)
 
     progress(Progress(0.0, "reading training rasters"))
@@ -280,7 +298,7 @@ def _setup(cfg: dict[str, Any], progress: ProgressCallback) -> _Run:
     opt_spec["args"]["lr"] = float(cfg["lr"])
     optimizer = torch.optim.Adam(model.parameters(), **opt_spec["args"])
     return _Run(cfg=cfg, out=out, device=device, sampler=sampler, q_rng=q_rng, val=val,
-                model=model, optimizer=optimizer, opt_spec=opt_spec)
+                model=model, optimizer=optimizer, opt_spec=opt_spec, dtype=dtype)
 
 
 def _restore(run: _Run, kind: str, ck: Mapping[str, Any], progress: ProgressCallback) -> None:
@@ -320,8 +338,9 @@ def _train_epoch(run: _Run, epoch: int, progress: ProgressCallback) -> dict[str,
             g["lr"] = lr_now
         batch = make_batch(run.sampler.batch(int(cfg["batch_size"])), int(cfg["sample_q"]),
                            run.q_rng, run.device)
-        pred = run.model(batch["inp"], batch["coord"], batch["cell"])
-        loss = loss_fn(pred, batch["gt"])
+        with autocast(run.device, run.dtype):
+            pred = run.model(batch["inp"], batch["coord"], batch["cell"])
+        loss = loss_fn(pred.float(), batch["gt"])
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.get("grad_clip"):

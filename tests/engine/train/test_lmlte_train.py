@@ -172,6 +172,35 @@ def test_bad_inputs_give_clear_errors(rasters, tmp_path):
         lmlte.train(tiny_config(rasters, tmp_path / "r", channels=3), lambda e: None)
 
 
+def test_bfloat16_training_keeps_float32_weights(rasters, tmp_path):
+    # Autocast covers the forward pass only: the weights, their gradients and Adam's moments
+    # stay float32, and the steps follow the float32 run closely without equalling it.
+    ref = lmlte.train(tiny_config(rasters, tmp_path / "f32", epochs=1), lambda e: None)
+    bf = lmlte.train(tiny_config(rasters, tmp_path / "bf16", epochs=1, precision="bfloat16"),
+                     lambda e: None)
+    a, b = _sd(ref), _sd(bf)
+    assert all(b[k].dtype == a[k].dtype for k in a)
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+    assert all(torch.allclose(a[k], b[k], atol=0.02) for k in a)
+    assert read_checkpoint(bf)["arbsr"]["config"]["precision"] == "bfloat16"
+    with pytest.raises(ParameterError, match="float16 would need loss scaling"):
+        lmlte.train(tiny_config(rasters, tmp_path / "f16", precision="float16"), lambda e: None)
+
+
+def test_cli_precision_flag_is_for_lmlte_only():
+    import argparse
+
+    from engine.commands import train as train_cmd
+
+    parser = argparse.ArgumentParser()
+    train_cmd.add_arguments(parser)
+    args = parser.parse_args(["--family", "lmlte", "--data", "a.tif", "--precision", "bfloat16"])
+    assert train_cmd.build_config(args)["precision"] == "bfloat16"
+    args = parser.parse_args(["--family", "ldcsr", "--data", "a.tif", "--precision", "bfloat16"])
+    with pytest.raises(ParameterError, match="not supported by the ldcsr trainer"):
+        train_cmd.build_config(args)
+
+
 def test_learning_rate_schedule():
     cfg = cfgmod.merge({}, {"lr": 1e-3, "lr_min": 0.0, "warmup_iters": 10})
     assert cfgmod.learning_rate(cfg, 0, 100) == pytest.approx(1e-4)
