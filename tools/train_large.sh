@@ -2,8 +2,8 @@
 # Reproduce resources/models/lmlte-large.pth: grow the bundled lmlte-default into the full
 # EDSR-baseline encoder of resources/configs/lmlte-large.yaml (16 blocks x 64 features; the grown
 # model starts with exactly the default model's output) and train it on the WorldView-3 files of
-# the dgsamples package (the WorldView-2 files stay held out), then strip the best checkpoint
-# into resources/models/.
+# the dgsamples package (the WorldView-2 files stay held out) in three stages, then strip the
+# best checkpoint of the last into resources/models/.
 #
 #   tools/train_large.sh [OUT_DIR] [extra `python -m engine train` flags, e.g. --device cuda]
 #
@@ -24,8 +24,13 @@ mapfile -t WV3 < <(tools/wv3_files.sh)
 # rate jumps back to about 1.3e-4 at epoch 41 and decays again (a warm restart): +0.16 dB of
 # validation PSNR over the 40-epoch model.
 "$PY" -m engine train --resume "$OUT/epoch-last.pth" --epochs 100 "$@"
+# Third stage: 48² crops (the encoder's full context), bfloat16 forward pass, from stage 2's best
+# weights (a fresh optimiser and cosine). Without AMX (or a recent GPU) pass --precision float32:
+# bfloat16 is then emulated and slower.
+"$PY" -m engine train --config lmlte-large-stage3 --data "${WV3[@]}" --out "$OUT-stage3" \
+    --init "$OUT/epoch-best.pth" "$@"
 
-"$PY" - "$OUT" <<'PYEOF'
+"$PY" - "$OUT-stage3" <<'PYEOF'
 import sys
 from pathlib import Path
 from engine.train.lmlte import export_weights
