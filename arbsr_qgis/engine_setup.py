@@ -349,8 +349,10 @@ class CreationFailed(Exception):
 
 
 def run_streaming(argv: list[str], on_line: Callable[[str], None],
-                  is_cancelled: Callable[[], bool], env: dict[str, str] | None = None) -> int:
-    """Run ``argv``, passing each output line to ``on_line``; ends the child on cancel."""
+                  is_cancelled: Callable[[], bool], env: dict[str, str] | None = None
+                  ) -> tuple[int, str]:
+    """Run ``argv``, passing each output line to ``on_line``; ends the child on cancel.
+    Returns the exit code and the last non-empty output line (what a failure message quotes)."""
     with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           env=env, bufsize=1) as proc:
         lines: queue.Queue = queue.Queue()
@@ -362,6 +364,7 @@ def run_streaming(argv: list[str], on_line: Callable[[str], None],
             lines.put(None)
 
         threading.Thread(target=read, daemon=True).start()
+        last = ""
         while True:
             if is_cancelled():
                 proc.terminate()
@@ -377,7 +380,8 @@ def run_streaming(argv: list[str], on_line: Callable[[str], None],
             if line is None:
                 break
             on_line(line)
-        return proc.wait()
+            last = line or last
+        return proc.wait(), last
 
 
 def create_environment(base_python: str, venv_dir: Path, build: str = "cpu",
@@ -410,12 +414,10 @@ def create_environment(base_python: str, venv_dir: Path, build: str = "cpu",
         on_progress(done / total, step.label)
         on_line("$ " + " ".join(step.argv))
         seen = 0
-        last = ""
 
         def line_cb(line: str, step: Step = step) -> None:
-            nonlocal seen, last
+            nonlocal seen
             on_line(line)
-            last = line or last
             if line.startswith(("Collecting", "Downloading", "Processing", "Installing",
                                 "Successfully", "Requirement already")):
                 seen += 1  # pip does not announce totals: approach the step's end smoothly
@@ -424,7 +426,7 @@ def create_environment(base_python: str, venv_dir: Path, build: str = "cpu",
         if step.argv[1:3] == ["-m", "pip"] and base.numpy:
             (venv_dir / "arbsr-constraints.txt").write_text(f"numpy=={base.numpy}\n",
                                                             encoding="utf-8")
-        code = run_streaming(step.argv, line_cb, is_cancelled, env)
+        code, last = run_streaming(step.argv, line_cb, is_cancelled, env)
         if code != 0:
             raise CreationFailed(f"{step.label} failed (exit {code}): {last}")
         done += step.weight
@@ -453,14 +455,7 @@ def compile_default_model(python: str, on_progress: Callable[[float, str], None]
     on_progress(start, label)
     argv = [python, "-m", "engine", "compile", "--progress", "text"]
     on_line("$ " + " ".join(argv))
-    last = ""
-
-    def line_cb(line: str) -> None:
-        nonlocal last
-        on_line(line)
-        last = line or last
-
-    code = run_streaming(argv, line_cb, is_cancelled, child_env(engine_root()))
+    code, last = run_streaming(argv, on_line, is_cancelled, child_env(engine_root()))
     if code != 0:
         on_line(f"Skipped compiling ({last}): models run without it, more slowly.")
     return code == 0

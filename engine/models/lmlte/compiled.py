@@ -255,7 +255,7 @@ def build(net: LMLTE) -> dict[str, Path]:
     return paths
 
 
-def _package(program, path):
+def _package(program: Any, path: Path) -> None:
     """Compiles ``program`` into ``path`` through a temporary file, so that a build that fails
     or is stopped never leaves a half-written package where the loader looks."""
     path.parent.mkdir(parents=True, exist_ok=True)
