@@ -71,8 +71,8 @@ test-plugin: setup
 demo: setup
 	$(HEADLESS) $(PY) tools/demo.py --out $(BUILD)/demo
 
-# The default model's latent MLP and decoder compiled for this CPU in the user's cache (same
-# pixels, faster; engine/models/lmlte/compiled.py): about a minute once, 2 s when up to date.
+# The default model's decoder compiled for this CPU in the user's cache (same pixels, faster;
+# engine/models/lmlte/compiled.py): a few seconds once, 2 s when up to date.
 # The tests build their own in a temporary cache.
 compiled: apt $(STAMP)
 	$(PY) -m engine compile lmlte-default

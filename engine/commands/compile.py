@@ -1,10 +1,10 @@
 """``python -m engine compile [MODEL ...]``: compile LMLTE decoders for this machine's CPU.
 
 A compiled decoder (:mod:`engine.models.lmlte.compiled`) renders the same pixels as the eager
-one, about 1.2 to 1.4 times faster on a 2-core CPU, and every later job of the model uses it
-(no flag, no first-call cost). Building one takes about a minute on 2 cores and needs a C++
-compiler (Debian: ``apt install g++``); it is kept in the user's cache, per model, torch
-version and CPU. ``make setup`` builds the default model's.
+one, 1.5 to 2 times faster on a 2-core CPU, and every later job of the model uses it (no flag,
+no first-call cost). Building one takes a few seconds and needs a C++ compiler (Debian:
+``apt install g++``); it is kept in the user's cache, per render-MLP size and CPU, and serves
+every model of that size. ``make setup`` builds the default model's.
 
     python -m engine compile [lmlte-default lmlte-large ...] [--force]
 """
@@ -12,7 +12,6 @@ version and CPU. ``make setup`` builds the default model's.
 from __future__ import annotations
 
 import argparse
-import shutil
 import time
 
 from engine.errors import ModelError, ResourceError
@@ -25,7 +24,7 @@ HELP = ("compile LMLTE models' decoders for this machine's CPU (faster rendering
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("models", nargs="*", default=["lmlte-default"], metavar="MODEL",
                    help="LMLTE model names or checkpoints (default: lmlte-default)")
-    p.add_argument("--force", action="store_true", help="rebuild packages that exist")
+    p.add_argument("--force", action="store_true", help="rebuild decoders that exist")
 
 
 def run(args: argparse.Namespace, progress: ProgressCallback) -> Done:
@@ -33,7 +32,7 @@ def run(args: argparse.Namespace, progress: ProgressCallback) -> Done:
     from engine.models.lmlte import compiled
 
     start = time.perf_counter()
-    if shutil.which("g++") is None and shutil.which("c++") is None:
+    if compiled.compiler() is None:
         raise ResourceError("compiling a decoder needs a C++ compiler: install one (Debian: "
                             "apt install g++); models run without it, more slowly")
     built: dict[str, str] = {}
@@ -44,15 +43,17 @@ def run(args: argparse.Namespace, progress: ProgressCallback) -> Done:
             why = "it is not an LMLTE model" if model.family != "lmlte" \
                 else compiled.unsupported(net)
             raise ModelError(f"model '{model.name}' cannot be compiled: {why}")
-        paths = compiled.package_paths(net)
-        where = paths["decoder"].parent
-        if all(p.is_file() for p in paths.values()) and not args.force:
-            progress(Log(f"{model.name}: up to date (in {where})", "info"))
+        path = compiled.library_path(net)
+        if path.is_file() and not args.force:
+            progress(Log(f"{model.name}: up to date (in {path.parent})", "info"))
         else:
-            progress(Progress(i / len(args.models), f"compiling {model.name} (about a minute)"))
+            progress(Progress(i / len(args.models), f"compiling {model.name}"))
             t0 = time.perf_counter()
-            compiled.build(net)
-            progress(Log(f"{model.name}: compiled in {time.perf_counter() - t0:.0f} s "
-                         f"(in {where})", "info"))
-        built[model.name] = [str(p) for p in paths.values()]
-    return Done(output=None, seconds=time.perf_counter() - start, results={"packages": built})
+            try:
+                compiled.build(net)
+            except RuntimeError as exc:
+                raise ResourceError(f"{model.name}: {exc}") from exc
+            progress(Log(f"{model.name}: compiled in {time.perf_counter() - t0:.1f} s "
+                         f"(in {path.parent})", "info"))
+        built[model.name] = str(path)
+    return Done(output=None, seconds=time.perf_counter() - start, results={"decoders": built})

@@ -170,12 +170,12 @@ class LMLTEModel(SRModel):
     """
 
     cmsr_tables: dict[float, dict[float, float]] | None = None
-    #: The compiled latent MLP and decoder (:mod:`engine.models.lmlte.compiled`): looked up on
+    #: The compiled decoder (:mod:`engine.models.lmlte.compiled`): looked up on
     #: first use.
     _compiled: Any = field(default=_UNSET, init=False, repr=False, compare=False)
 
     def compiled(self) -> compiled.CompiledLMLTE | None:
-        """This network's compiled packages on this machine, or None (the eager path runs)."""
+        """This network's compiled decoder on this machine, or None (the eager path runs)."""
         if self._compiled is _UNSET:
             self._compiled = compiled.load(self.module) if self.device.type == "cpu" else None
         return self._compiled

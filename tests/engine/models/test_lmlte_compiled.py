@@ -1,4 +1,4 @@
-"""LMLTE compiled ahead of time (``python -m engine compile``, engine/models/lmlte/compiled.py):
+"""LMLTE's compiled decoder (``python -m engine compile``, engine/models/lmlte/compiled.py):
 built by the real command with the real C++ compiler, loaded from the (test) cache, and the same
 pixels as the eager path on real imagery at every kind of grid the pipeline renders."""
 
@@ -36,11 +36,11 @@ def _compile(*argv: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def built(user_cache: Path) -> dict:
-    """The default model compiled into the test cache by the command users run."""
+    """The default model's decoder compiled into the test cache by the command users run."""
     proc = _compile("lmlte-default")
     assert proc.returncode == 0, proc.stderr[-2000:]
     done = [json.loads(line) for line in proc.stdout.splitlines() if '"done"' in line]
-    return done[-1]["results"]["packages"]["lmlte-default"]
+    return Path(done[-1]["results"]["decoders"]["lmlte-default"])
 
 
 @pytest.fixture(scope="module")
@@ -68,11 +68,13 @@ def _both(fn, monkeypatch: pytest.MonkeyPatch) -> tuple[torch.Tensor, torch.Tens
     return fast, eager, len(calls)
 
 
-def test_the_command_builds_both_packages_in_the_cache(built, user_cache: Path) -> None:
-    assert [Path(p).parent for p in built] == [user_cache / "compiled"] * 2
-    assert all(Path(p).stat().st_size > 10_000 for p in built)
+def test_the_command_builds_the_decoder_in_the_cache(built: Path, user_cache: Path) -> None:
+    assert built.parent == user_cache / "compiled" and built.stat().st_size > 10_000
     again = _compile("lmlte-default")  # nothing to do the second time
     assert again.returncode == 0 and "up to date" in again.stdout
+    # lmlte-large has the same render-MLP sizes: the same decoder serves it.
+    large = _compile("lmlte-large")
+    assert large.returncode == 0 and "up to date" in large.stdout
 
 
 @pytest.mark.parametrize("size", [(122, 134), (183, 201), (244, 268), (152, 167), (183, 134),
@@ -127,17 +129,16 @@ def test_switched_off_missing_or_damaged_packages_leave_the_eager_path(
     monkeypatch.setenv(compiled.SWITCH, "0")
     assert compiled.load(net) is None
     monkeypatch.delenv(compiled.SWITCH)
-    # Other weights: other packages (none built).
+    # Other sizes: another decoder (none built).
     other = engine.load_model("lmlte-default").module
-    with torch.no_grad():
-        other.imnet.layers[0].bias.add_(0.01)
-    assert compiled.package_paths(other)["decoder"] != compiled.package_paths(net)["decoder"]
+    other.imnet.hidden_depth = 3
+    assert compiled.library_path(other) != compiled.library_path(net)
     assert compiled.load(other) is None
-    # A damaged package: a warning, and the job still runs (eagerly).
+    # A damaged library: a warning, and the job still runs (eagerly).
     monkeypatch.setenv("ARBSR_CACHE_DIR", str(tmp_path))
-    for part, path in compiled.package_paths(net).items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(Path(built[compiled.PARTS.index(part)]).read_bytes()[:5000])
+    path = compiled.library_path(net)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(built.read_bytes()[:5000])
     model = engine.load_model("lmlte-default")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
