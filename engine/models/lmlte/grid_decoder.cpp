@@ -128,7 +128,9 @@ inline void render(const Model& m, const int64_t* pix, float ry, const float* rx
     for (int q = 0; q < kQueries; ++q) {
       const float* rec = m.mods + pix[q] * kRecord;
       for (int v = 0; v < kVec; ++v) {
-        const v8 y = load(rec + kShift + l * HID + 8 * v) + acc[q][v] * load(rec + l * HID + 8 * v);
+        const v8 scale = load(rec + l * HID + 8 * v);
+        const v8 shift = load(rec + kShift + l * HID + 8 * v);
+        const v8 y = shift + acc[q][v] * scale;
         store(x[q] + 8 * v, y > 0 ? y : splat(0.0f));
       }
     }
