@@ -208,9 +208,10 @@ void decode(const Block& b, int64_t y_begin, int64_t y_end) {
 // One band, output rows 0..n-1 of a block, columns 0..ncols-1, on `threads` threads:
 // mods (h * w, RECORD): the LR pixels' prepared records (w columns); rows (4, n) / cols
 // (4, ncols): per ensemble member, the LR row (column) every output row (column) reads;
-// rel_y (4, n) / rel_x (4, ncols): its offset in LR pixels; phase (HID / 2,); weight (DEPTH, HID, HID) transposed; out_w (OUT, HID); out_b
-// (OUT,). out[o * out_channel + y * out_row + x] holds the bilinear LR skip on entry and the
-// output pixel on return.
+// rel_y (4, n) / rel_x (4, ncols): its offset in LR pixels; phase (HID / 2,); weight
+// (DEPTH, HID, HID) transposed; out_w (OUT, HID); out_b (OUT,).
+// out[o * out_channel + y * out_row + x] holds the bilinear LR skip on entry and the output
+// pixel on return.
 extern "C" void lmlte_decode_rows(const float* mods, int64_t w,
                                   const int64_t* rows, const int64_t* cols,
                                   const float* rel_y, const float* rel_x, int64_t n,
