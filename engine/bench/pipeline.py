@@ -72,24 +72,29 @@ def make_raster(path: Path, product: str, cols: int, rows: int) -> Path:
 
 
 def measure(args: Sequence[Any], env: dict[str, str] | None = None) -> dict[str, Any]:
-    """One ``python -m engine upscale`` child: seconds, its peak resident size (``wait4``),
-    output Mpixel/s and blocks."""
-    cmd = [sys.executable, "-m", "engine", "upscale", *map(str, args), "--progress", "json",
-           "--overwrite"]
-    t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True, env=env)
-    assert p.stdout is not None and p.stderr is not None
-    out = p.stdout.read()
-    err = p.stderr.read()
-    _, status, usage = os.wait4(p.pid, 0)
-    p.returncode = os.waitstatus_to_exitcode(status)
-    seconds = time.perf_counter() - t0
+    """One ``python -m engine upscale`` child: seconds, its own peak resident size
+    (:mod:`engine.bench.child`; ``wait4``'s where that is not available), output Mpixel/s and
+    blocks."""
+    cmd = [sys.executable, "-m", "engine.bench.child", "upscale", *map(str, args), "--progress",
+           "json", "--overwrite"]
+    with tempfile.TemporaryDirectory(prefix="arbsr-peak-") as tmp:
+        peak_file = Path(tmp) / "peak"
+        t0 = time.perf_counter()
+        p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True,
+                             env={**(env or os.environ), "ARBSR_PEAK_FILE": str(peak_file)})
+        assert p.stdout is not None and p.stderr is not None
+        out = p.stdout.read()
+        err = p.stderr.read()
+        _, status, usage = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - t0
+        peak_kib = int(peak_file.read_text()) if peak_file.is_file() else usage.ru_maxrss
     if p.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed: {err.strip()[-400:]}")
     res = json.loads(out.strip().splitlines()[-1])["results"]
     w, h = res["size"]
-    return {"seconds": round(seconds, 2), "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
+    return {"seconds": round(seconds, 2), "peak_rss_mib": round(peak_kib / 1024, 1),
             "out_mpix": round(w * h / 1e6, 2), "mpix_per_s": round(w * h / 1e6 / seconds, 3),
             "blocks": res["blocks"]}
 
