@@ -13,13 +13,15 @@ load, and a hidden layer is 32 vector multiply-adds per query. It renders output
 grid with separable gathers (the nearest LR row of every output row and the nearest column of
 every output column, from the point-query path's own ``grid_sample`` rounding), and shares the
 rows among torch's threads (OpenMP: torch's own runtime). The encoder and the latent MLP stay
-torch (their convolutions and products already run at 60-100 % of the limit).
+torch: oneDNN's convolutions run at 85-100 % of the machine's matrix-product rate, the latent
+MLP's products at about half of it.
 
 The decoder holds no weights: its sizes (hidden width, depth, output channels) are compile-time
 constants, so one build serves every model of those sizes. Building needs a C++ compiler once,
 a few seconds (``python -m engine compile``; ``make setup`` and the plugin's *Create engine
 environment* run it); the library lives in the user's cache (:func:`cache_dir`), named by the
-sizes, the CPU's instruction set and :data:`FORMAT`. Without it (no compiler,
+sizes, the CPU's instruction set and a digest of the source (a library built from other code
+is never used). Without it (no compiler,
 ``ARBSR_COMPILED=0``) the eager path runs; both give the same pixels within 1e-6.
 """
 
@@ -44,9 +46,6 @@ from engine.models.lmlte.coords import size_tensor
 from engine.models.lmlte.grid import bilinear_skip, nearest
 from engine.models.lmlte.network import LMLTE, lookup_map
 
-#: Version of the decoder's source: bump when ``grid_decoder.cpp`` or its arguments change,
-#: so that libraries built from older code are not used.
-FORMAT = 3
 #: Environment variable that turns the compiled decoder off ("0").
 SWITCH = "ARBSR_COMPILED"
 #: The decoder's source.
@@ -56,7 +55,7 @@ ROW_PIXELS = 16384
 
 
 def cache_dir() -> Path:
-    """Folder of the compiled packages: ``$ARBSR_CACHE_DIR/compiled``, else the platform's
+    """Folder of the compiled decoders: ``$ARBSR_CACHE_DIR/compiled``, else the platform's
     user cache (``$XDG_CACHE_HOME`` or ``~/.cache``; ``%LOCALAPPDATA%`` on Windows)."""
     root = os.environ.get("ARBSR_CACHE_DIR")
     if not root:
@@ -94,11 +93,12 @@ def _sizes(net: LMLTE) -> tuple[int, int, int]:
 
 def library_path(net: LMLTE) -> Path:
     """Where the decoder for ``net``'s sizes is on this machine: named by the sizes, the CPU
-    and the format (the weights are arguments)."""
+    and the source's digest (the weights are arguments)."""
     hid, depth, out = _sizes(net)
     isa = torch.backends.cpu.get_cpu_capability().lower()
+    source = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:12]
     return cache_dir() / (f"lmlte-decoder-h{hid}-d{depth}-o{out}-{platform.machine().lower()}"
-                          f"-{isa}-v{FORMAT}.so")
+                          f"-{isa}-{source}.so")
 
 
 def compiler() -> str | None:
@@ -149,9 +149,12 @@ def build(net: LMLTE) -> Path:
         _digest_path(path).unlink(missing_ok=True)
         os.replace(tmp, path)
         _digest_path(path).write_text(_digest(path))
-        # Earlier releases compiled graphs per model (AOTInductor packages, a few MB each).
-        for old in path.parent.glob("lmlte-*.pt2"):
-            old.unlink(missing_ok=True)
+        # What this build replaces: the same decoder built from older source, and the
+        # compiled graphs of earlier releases (AOTInductor packages, a few MB per model).
+        stem = path.name.rsplit("-", 1)[0]
+        for old in [*path.parent.glob(f"{stem}-*.so*"), *path.parent.glob("lmlte-*.pt2")]:
+            if old.name not in (path.name, _digest_path(path).name):
+                old.unlink(missing_ok=True)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -302,5 +305,5 @@ def render(net: LMLTE, compiled: CompiledLMLTE, inp: torch.Tensor, ys: torch.Ten
     return out
 
 
-__all__ = ["CompiledLMLTE", "FORMAT", "SOURCE", "SWITCH", "build", "cache_dir", "compiler",
+__all__ = ["CompiledLMLTE", "SOURCE", "SWITCH", "build", "cache_dir", "compiler",
            "library_path", "load", "render", "unsupported", "usable"]
