@@ -1,13 +1,24 @@
-"""Reading checkpoint files safely (``weights_only``), with one clear error for bad files."""
+"""Reading checkpoint files safely (``weights_only``), with one clear error for bad files, and
+the checksum of a model's files."""
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 import zipfile
 from pathlib import Path
 from typing import Any
 
 from engine.errors import ModelError
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, read in 1 MiB pieces (weights files run to hundreds of MB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -9,7 +9,6 @@ load, with the family, bands and scale range the loaded model reports.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import InputError, ModelError, OutputError, ParameterError
+from engine.models.checkpoints import file_sha256
 from engine.models.registry import find_card, list_models, load_model, user_models_dir
 
 #: Names are file names and command-line words: letters, digits, '.', '_' and '-'.
@@ -43,14 +43,6 @@ def _check_name(name: str) -> None:
         raise ParameterError(f"the name '{name}' is already registered ({card.source}): choose "
                              f"another with --name, or 'python -m engine models remove {name}' "
                              "first")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def add_model(path: str | os.PathLike[str], name: str | None = None,
@@ -92,7 +84,7 @@ def add_model(path: str | os.PathLike[str], name: str | None = None,
     }
     if cfg is not None:
         card["config"] = str(cfg)
-    card["sha256"] = _sha256(ckpt)
+    card["sha256"] = file_sha256(ckpt)
     card["added"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return _write_card(name, card), card
 

@@ -10,7 +10,6 @@ folder of a run that is no longer alive starts afresh; the folder of a live run 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -19,6 +18,7 @@ from typing import Any
 
 from engine.errors import OutputError, ParameterError
 from engine.io import gdal_raster as gr
+from engine.models.checkpoints import file_sha256
 from engine.pipeline.plan import Plan
 from engine.pipeline.sink import part_path
 
@@ -29,14 +29,6 @@ OWNER = "owner.pid"
 def parts_folder(output: Path) -> Path:
     """``<output>.parts`` beside ``output``."""
     return output.with_name(output.name + ".parts")
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def weights_hash(spec: str) -> str:
@@ -131,5 +123,5 @@ def _owner(folder: Path) -> int | None:
         return None
 
 
-__all__ = ["MANIFEST", "PartsFolder", "file_sha256", "make_manifest", "parts_folder",
+__all__ = ["MANIFEST", "PartsFolder", "make_manifest", "parts_folder",
            "weights_hash"]

@@ -28,7 +28,6 @@ is never used). Without it (no compiler,
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import os
 import platform
 import shutil
@@ -37,11 +36,11 @@ import sys
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
+from engine.models.checkpoints import file_sha256
 from engine.models.lmlte.coords import size_tensor
 from engine.models.lmlte.grid import bilinear_skip, nearest
 from engine.models.lmlte.network import LMLTE, lookup_map
@@ -96,7 +95,7 @@ def library_path(net: LMLTE) -> Path:
     and the source's digest (the weights are arguments)."""
     hid, depth, out = _sizes(net)
     isa = torch.backends.cpu.get_cpu_capability().lower()
-    source = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:12]
+    source = file_sha256(SOURCE)[:12]
     return cache_dir() / (f"lmlte-decoder-h{hid}-d{depth}-o{out}-{platform.machine().lower()}"
                           f"-{isa}-{source}.so")
 
@@ -148,7 +147,7 @@ def build(net: LMLTE) -> Path:
             raise RuntimeError(f"building the decoder failed: {proc.stderr.strip()[-500:]}")
         _digest_path(path).unlink(missing_ok=True)
         os.replace(tmp, path)
-        _digest_path(path).write_text(_digest(path))
+        _digest_path(path).write_text(file_sha256(path))
         # What this build replaces: the same decoder built from older source, and the
         # compiled graphs of earlier releases (AOTInductor packages, a few MB per model).
         stem = path.name.rsplit("-", 1)[0]
@@ -164,10 +163,6 @@ def build(net: LMLTE) -> Path:
 def _digest_path(path: Path) -> Path:
     """The checksum written beside a library when its build completed."""
     return path.with_name(path.name + ".sha256")
-
-
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _pointer(t: torch.Tensor) -> ctypes.c_void_p:
@@ -239,7 +234,7 @@ def load(net: LMLTE) -> CompiledLMLTE | None:
         # Checked before loading: a truncated or foreign library crashes the process (a bus
         # error) instead of failing to load.
         digest = _digest_path(path)
-        if not digest.is_file() or digest.read_text().strip() != _digest(path):
+        if not digest.is_file() or digest.read_text().strip() != file_sha256(path):
             raise OSError("its checksum does not match")
         return CompiledLMLTE(path, net)
     except Exception as exc:  # a damaged or foreign library must not stop the job
