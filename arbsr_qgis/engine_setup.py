@@ -448,7 +448,7 @@ def compile_default_model(python: str, on_progress: Callable[[float, str], None]
                           on_line: Callable[[str], None], is_cancelled: Callable[[], bool],
                           start: float) -> bool:
     """Build the default model's compiled decoder for this CPU with the new environment
-    (``python -m engine compile``, into the user's cache): later CPU jobs render 1.5 to 2
+    (``python -m engine compile``, into the user's cache): later CPU jobs render 1.2 to 2
     times faster, with the same pixels. Optional: without a C++ compiler (or on any failure)
     the log says so and the environment is used as it is. True when built."""
     label = "Compiling the default model for this CPU (optional)"

@@ -1,10 +1,11 @@
 """``python -m engine compile [MODEL ...]``: compile LMLTE decoders for this machine's CPU.
 
 A compiled decoder (:mod:`engine.models.lmlte.compiled`) renders the same pixels as the eager
-one, 1.5 to 2 times faster on a 2-core CPU, and every later job of the model uses it (no flag,
-no first-call cost). Building one takes a few seconds and needs a C++ compiler (Debian:
-``apt install g++``); it is kept in the user's cache, per render-MLP size and CPU, and serves
-every model of that size. ``make setup`` builds the default model's.
+one, 1.2 to 2 times faster on a 2-core CPU (whole CLI jobs 1.2-1.6, the model alone 1.4-2.0),
+and every later job of the model uses it (no flag, no first-call cost). Building one takes a
+few seconds and needs a C++ compiler (Debian: ``apt install g++``); it is kept in the user's
+cache, per render-MLP size and CPU, and serves every model of that size. ``make setup`` builds
+the default model's.
 
     python -m engine compile [lmlte-default lmlte-large ...] [--force]
 """

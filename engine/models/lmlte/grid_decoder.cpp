@@ -105,7 +105,7 @@ inline void render(const Model& m, const int64_t* pix, float ry, const float* rx
   for (int l = 0; l < DEPTH; ++l) {
     const float* wt = m.weight + l * HID * HID;
     // The layer input broadcast from registers, a lane at a time: a vector store followed by
-    // scalar broadcast loads stalled on store forwarding (1.3 times slower).
+    // scalar broadcast loads stalled on store forwarding (about 1.1 times slower).
     v8 dup[kQueries][2 * kVec];
     for (int q = 0; q < kQueries; ++q)
       for (int v = 0; v < kVec; ++v) {
